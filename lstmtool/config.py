@@ -1,0 +1,104 @@
+"""Keras model configs (Keras 1, 2 and 3 JSON) as a tree of layer specs.
+
+Only names, classes and plain settings are read. Nothing in a config is ever
+evaluated: Lambda layers carry marshalled Python bytecode in some files, and
+lstmtool shows them as opaque layers.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Optional
+
+LSTM_CLASSES = {"LSTM", "LSTMCell", "CuDNNLSTM", "ConvLSTM1D", "ConvLSTM2D", "ConvLSTM3D",
+                "ConvLSTMCell", "ConvLSTM1DCell", "ConvLSTM2DCell", "ConvLSTM3DCell"}
+GRU_CLASSES = {"GRU", "GRUCell", "CuDNNGRU"}
+SIMPLE_CLASSES = {"SimpleRNN", "SimpleRNNCell"}
+RNN_WRAPPERS = {"RNN"}  # RNN(cell) / RNN(StackedRNNCells)
+MODEL_CLASSES = {"Sequential", "Functional", "Model"}
+OPAQUE_CLASSES = {"Lambda", "TFOpLambda", "SlicingOpLambda"}
+
+
+def family_of(class_name: str) -> Optional[str]:
+    if class_name in LSTM_CLASSES:
+        return "lstm"
+    if class_name in GRU_CLASSES:
+        return "gru"
+    if class_name in SIMPLE_CLASSES:
+        return "simple_rnn"
+    return None
+
+
+@dataclass
+class Spec:
+    """One layer (or cell) of a config."""
+
+    name: str
+    class_name: str
+    config: dict
+    layers: list = field(default_factory=list)  # sub-layers of a nested model
+    inner: Optional["Spec"] = None  # Bidirectional forward layer, TimeDistributed layer
+    backward: Optional["Spec"] = None  # Bidirectional explicit backward layer
+    cells: list = field(default_factory=list)  # RNN(cell) / RNN(StackedRNNCells)
+
+    @property
+    def family(self):
+        return family_of(self.class_name)
+
+    @property
+    def is_model(self):
+        return self.class_name in MODEL_CLASSES or bool(self.layers)
+
+
+def parse_config_text(text) -> Optional[Spec]:
+    if text is None:
+        return None
+    if isinstance(text, bytes):
+        text = text.decode("utf-8")
+    return parse_layer(json.loads(text))
+
+
+def parse_layer(d: dict) -> Spec:
+    cls = d.get("class_name", "?")
+    cfg = d.get("config")
+    if isinstance(cfg, list):  # Keras 1 / early Keras 2 Sequential: config is the layer list
+        cfg = {"name": d.get("name", "sequential"), "layers": cfg}
+    cfg = cfg or {}
+    spec = Spec(name=str(cfg.get("name") or d.get("name") or cls.lower()), class_name=cls, config=cfg)
+    if isinstance(cfg.get("layers"), list):
+        spec.layers = [parse_layer(sub) for sub in cfg["layers"] if isinstance(sub, dict)]
+    if isinstance(cfg.get("layer"), dict):  # Bidirectional, TimeDistributed
+        spec.inner = parse_layer(cfg["layer"])
+    if isinstance(cfg.get("backward_layer"), dict):
+        spec.backward = parse_layer(cfg["backward_layer"])
+    cell = cfg.get("cell")
+    if isinstance(cell, dict):
+        if cell.get("class_name") == "StackedRNNCells":
+            spec.cells = [parse_layer(c) for c in cell.get("config", {}).get("cells", [])]
+        else:
+            spec.cells = [parse_layer(cell)]
+    return spec
+
+
+def units_of(cfg: dict):
+    """units (Keras 2/3), output_dim (Keras 1), filters (ConvLSTM)."""
+    for key in ("units", "output_dim", "filters"):
+        if key in cfg:
+            return cfg[key]
+    return None
+
+
+def activation_name(value, default):
+    """Activation as its plain name; serialized objects give their class/config name."""
+    if value is None:
+        return default
+    if isinstance(value, str):
+        return value
+    if isinstance(value, dict):
+        inner = value.get("config")
+        if isinstance(inner, dict) and isinstance(inner.get("name"), str):
+            return inner["name"]
+        if isinstance(inner, str):
+            return inner
+        return str(value.get("class_name", default))
+    return str(value)

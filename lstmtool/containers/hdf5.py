@@ -1,0 +1,77 @@
+"""HDF5 helpers shared by the legacy and Keras 3 readers: attributes and safety."""
+from __future__ import annotations
+
+import h5py
+import numpy as np
+
+from ..errors import ModelError
+
+HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
+
+
+def text(value):
+    """An attribute value as str: fixed- or variable-length, bytes or str."""
+    if isinstance(value, bytes):
+        return value.decode("utf-8", errors="replace")
+    if isinstance(value, np.ndarray) and value.shape == ():
+        return text(value[()])
+    return value if isinstance(value, str) else str(value)
+
+
+def text_list(group, name) -> list:
+    """A list-of-names attribute, following Keras' chunking (`name0`, `name1`, ...).
+
+    An empty list is stored by Keras as a float64 array; that is simply [].
+    """
+    if name in group.attrs:
+        values = group.attrs[name]
+    else:
+        values, k = [], 0
+        while f"{name}{k}" in group.attrs:
+            values.extend(list(group.attrs[f"{name}{k}"]))
+            k += 1
+        if k == 0:
+            return []
+    arr = np.asarray(values)
+    if arr.dtype.kind == "f":  # Keras writes an empty weight list as float64
+        return []
+    return [text(v) for v in arr.ravel()]
+
+
+def refuse_external_links(group):
+    """Walk every link once: an external link would make lstmtool read another file."""
+    for name in group:
+        link = group.get(name, getlink=True)
+        if isinstance(link, h5py.ExternalLink):
+            raise ModelError(f"refusing HDF5 external link at {group.name.rstrip('/')}/{name} "
+                             f"(points to {link.filename})")
+        if isinstance(link, h5py.SoftLink):
+            continue  # may form cycles; resolved lookups are checked by check_safe_path
+        obj = group.get(name)
+        if isinstance(obj, h5py.Group):
+            refuse_external_links(obj)
+
+
+def check_safe_path(f: h5py.File, path: str):
+    """Refuse external links and external or virtual storage on the way to `path`."""
+    parts = [p for p in path.split("/") if p]
+    sofar = ""
+    for p in parts:
+        sofar = f"{sofar}/{p}"
+        link = f.get(sofar, getlink=True)
+        if link is None:
+            return
+        if isinstance(link, h5py.ExternalLink):
+            raise ModelError(f"refusing HDF5 external link at {sofar!r} (points to {link.filename})")
+    obj = f.get(path)
+    if isinstance(obj, h5py.Dataset):
+        if obj.is_virtual:
+            raise ModelError(f"refusing virtual dataset {path!r}: it reads other files")
+        if obj.id.get_create_plist().get_external_count() > 0:
+            raise ModelError(f"refusing dataset {path!r}: its data lives in an external file")
+
+
+def dataset_or_none(f: h5py.File, path: str):
+    check_safe_path(f, path)
+    obj = f.get(path)
+    return obj if isinstance(obj, h5py.Dataset) else None

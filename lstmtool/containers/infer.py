@@ -1,0 +1,82 @@
+"""Infer a cell's class from what a config-less file stores: names and shapes."""
+from __future__ import annotations
+
+from collections import OrderedDict
+
+from .found import FoundCell, basename, components, keras1_role
+
+
+def infer_from_shapes(shapes: dict):
+    """(class name, notes) from {role: shape} of kernel / recurrent_kernel / bias."""
+    rk = shapes.get("recurrent_kernel")
+    if rk is None or len(rk) < 2 or rk[-2] == 0:
+        return None, ["no recurrent kernel"]
+    units, width = rk[-2], rk[-1]
+    gates = width // units if width % units == 0 else None
+    bias = shapes.get("bias")
+    notes = []
+    conv = len(rk) > 2
+    if gates == 4:
+        if bias == (8 * units,):
+            return "CuDNNLSTM", [f"8u bias {bias} means CuDNNLSTM (input and recurrent halves)"]
+        name = f"ConvLSTM{len(rk) - 2}D" if conv else "LSTM"
+        if bias is None:
+            notes.append("no bias stored: taken as use_bias=False (the file cannot say more)")
+        return name, notes
+    if gates == 3:
+        if bias == (6 * units,):
+            return "CuDNNGRU", [f"6u bias {bias} means CuDNNGRU (input and recurrent halves)"]
+        if bias is None:
+            notes.append("no bias stored: reset_after cannot be told; assumed reset_after=True")
+        return "GRU", notes
+    if gates == 1:
+        return "SimpleRNN", notes
+    return None, [f"recurrent kernel {rk} fits no known cell"]
+
+
+def infer_legacy_layer(name: str, weights: list, shape_of) -> list:
+    """Cells in one legacy layer group with no config, from its weight names."""
+    k1 = [keras1_role(w) for w, _ in weights]
+    if weights and all(k1):
+        return _infer_keras1(name, weights, k1, shape_of)
+    groups = OrderedDict()  # parent name -> {role: path}
+    for wn, path in weights:
+        parent = "/".join(components(wn)[:-1])
+        groups.setdefault(parent, {})[basename(wn)] = path
+    cells = [(parent, t) for parent, t in groups.items() if "recurrent_kernel" in t]
+    out = []
+    for k, (parent, tensors) in enumerate(cells):
+        shapes = {r: shape_of(p) for r, p in tensors.items() if p}
+        class_name, notes = infer_from_shapes(shapes)
+        if class_name is None:
+            continue
+        comps = components(parent)
+        half = next((h for h in ("forward", "backward") for c in comps if c.startswith(h)), None)
+        base = name
+        if name not in comps and len(comps) >= 2 and not half:
+            base = f"{name}/{comps[0]}"  # a nested model's group holds its inner layers' weights
+        path = f"{base}/{half}" if half else (f"{base}/cell_{k}" if len(cells) > 1 else base)
+        tensors = {r: tensors.get(r) for r in ("kernel", "recurrent_kernel", "bias") if r in tensors}
+        out.append(FoundCell(path, class_name, None, tensors, "inferred from weight names and shapes", notes))
+    return out
+
+
+def _infer_keras1(name, weights, roles, shape_of) -> list:
+    by_prefix = OrderedDict()
+    for (prefix, role), (_, path) in zip(roles, weights):
+        by_prefix.setdefault(prefix, {})[role] = path
+    out = []
+    for prefix, tensors in by_prefix.items():
+        gates = {r.split("_")[1] for r in tensors if "_" in r}
+        if gates >= set("icfo"):
+            class_name = "LSTM"
+        elif gates >= set("zrh"):
+            class_name = "GRU"
+        elif "U" in tensors:
+            class_name = "SimpleRNN"
+        else:
+            continue  # Dense and friends: W and b only
+        half = next((h for h in ("forward", "backward") if prefix.startswith(h)), None)
+        path = f"{name}/{half}" if half else name
+        out.append(FoundCell(path, class_name, None, tensors, "inferred from Keras 1 weight names"))
+    return out

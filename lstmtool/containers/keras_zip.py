@@ -1,0 +1,108 @@
+"""Keras 3 `.keras` archives: config.json, metadata.json and model.weights.h5 in a zip.
+
+Keras stores `model.weights.h5` uncompressed, so lstmtool opens it in place
+through a window onto the archive instead of extracting it.
+"""
+from __future__ import annotations
+
+import io
+import json
+import posixpath
+import struct
+import zipfile
+
+from ..errors import ModelError
+
+WEIGHTS_MEMBER = "model.weights.h5"
+ZIP_MAGIC = b"PK\x03\x04"
+
+
+def check_member_names(zf: zipfile.ZipFile):
+    for name in zf.namelist():
+        norm = posixpath.normpath(name.replace("\\", "/"))
+        if name.startswith(("/", "\\")) or norm.startswith("..") or ":" in name.split("/")[0]:
+            raise ModelError(f"refusing archive member with unsafe name {name!r}")
+
+
+def member_data_offset(fileobj, info: zipfile.ZipInfo) -> int:
+    """Byte offset of a member's data: after its local header (whose extra field may
+    differ from the central directory's)."""
+    fileobj.seek(info.header_offset)
+    header = fileobj.read(30)
+    if header[:4] != ZIP_MAGIC:
+        raise ModelError(f"archive member {info.filename!r} has a damaged local header")
+    name_len, extra_len = struct.unpack("<HH", header[26:30])
+    return info.header_offset + 30 + name_len + extra_len
+
+
+class Window(io.RawIOBase):
+    """A read-only file object over bytes [start, start+size) of another file."""
+
+    def __init__(self, raw, start: int, size: int):
+        self.raw, self.start, self.size, self.pos = raw, start, size, 0
+
+    def readable(self):
+        return True
+
+    def seekable(self):
+        return True
+
+    def seek(self, offset, whence=0):
+        base = {0: 0, 1: self.pos, 2: self.size}[whence]
+        self.pos = max(0, base + offset)
+        return self.pos
+
+    def tell(self):
+        return self.pos
+
+    def readinto(self, buffer):
+        n = max(0, min(len(buffer), self.size - self.pos))
+        self.raw.seek(self.start + self.pos)
+        got = self.raw.readinto(memoryview(buffer)[:n])
+        self.pos += got
+        return got
+
+    def close(self):
+        self.raw.close()
+        super().close()
+
+
+class KerasArchive:
+    """What lstmtool needs from a .keras file, read without extracting it."""
+
+    def __init__(self, filename: str):
+        try:
+            self.zf = zipfile.ZipFile(filename)
+        except (zipfile.BadZipFile, OSError) as e:
+            raise ModelError(f"{filename}: not a readable zip archive ({e})") from None
+        check_member_names(self.zf)
+        names = self.zf.namelist()
+        if WEIGHTS_MEMBER not in names:
+            raise ModelError(f"{filename}: .keras archive has no {WEIGHTS_MEMBER} (members: {', '.join(names)})")
+        self.info = self.zf.getinfo(WEIGHTS_MEMBER)
+        self.config_text = self._member_text("config.json")
+        meta = self._member_text("metadata.json")
+        try:
+            self.metadata = json.loads(meta) if meta else {}
+        except ValueError:
+            self.metadata = {}
+        raw = open(filename, "rb")
+        if self.info.compress_type == zipfile.ZIP_STORED:
+            self.weights_offset = member_data_offset(raw, self.info)
+            self.weights_file = Window(raw, self.weights_offset, self.info.file_size)
+        else:  # not what Keras writes, but readable: decompress into memory
+            raw.close()
+            self.weights_offset = None
+            self.weights_file = io.BytesIO(self.zf.read(WEIGHTS_MEMBER))
+
+    def _member_text(self, name):
+        try:
+            return self.zf.read(name).decode("utf-8")
+        except KeyError:
+            return None
+        except zipfile.BadZipFile as e:
+            raise ModelError(f"archive member {name} is damaged ({e})") from None
+
+    def close(self):
+        self.weights_file.close()
+        self.zf.close()

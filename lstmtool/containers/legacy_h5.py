@@ -1,0 +1,102 @@
+"""Legacy Keras HDF5 (.h5/.hdf5) files, full models and weights-only, Keras 1 to 3.
+
+Datasets are found through the `layer_names` and `weight_names` attributes,
+the way Keras' own loader finds them; paths are never guessed (Keras 3 puts
+the model name inside dataset paths, Keras 2 sometimes names weights after
+another layer entirely).
+"""
+from __future__ import annotations
+
+from ..config import RNN_WRAPPERS, Spec
+from .found import FoundCell, components, roles_for
+from .hdf5 import check_safe_path, text, text_list
+
+
+class LegacyLayer:
+    def __init__(self, name, group_path, weights, missing_group=False):
+        self.name = name
+        self.group_path = group_path
+        self.weights = weights  # [(weight name, dataset path or None)]
+        self.missing_group = missing_group
+
+
+def weights_root(f):
+    return f["model_weights"] if "model_weights" in f else f
+
+
+def is_legacy(f) -> bool:
+    root = f.get("model_weights", f)
+    return "layer_names" in root.attrs or "model_config" in f.attrs
+
+
+def read_layers(f, warnings: list) -> list:
+    root = weights_root(f)
+    layers = []
+    for name in text_list(root, "layer_names"):
+        group = root.get(name)
+        if group is None:
+            layers.append(LegacyLayer(name, None, [], missing_group=True))
+            continue
+        check_safe_path(f, group.name)
+        seen, weights = set(), []
+        for wn in text_list(group, "weight_names"):
+            path = f"{group.name}/{wn}"
+            ok = wn not in seen and wn in group
+            if ok:
+                check_safe_path(f, path)
+            weights.append((wn, path if ok else None))
+            seen.add(wn)
+        dup = len(weights) - len(seen)
+        if dup:
+            warnings.append(
+                f"layer {name!r}: weight_names lists {len(weights)} names but only {len(seen)} distinct"
+                f" ({dup} repeated); the file cannot hold the repeated ones: they are missing"
+            )
+        layers.append(LegacyLayer(name, group.name, weights))
+    missing = [lay.name for lay in layers if lay.missing_group]
+    if missing:
+        warnings.append(
+            f"{len(missing)} of {len(layers)} layer groups listed in layer_names are missing: {', '.join(missing)}"
+        )
+    return layers
+
+
+def attr_text(f, name):
+    for obj in (f, f.get("model_weights")):
+        if obj is not None and name in obj.attrs:
+            return text(obj.attrs[name])
+    return None
+
+
+def assign(spec: Spec, weights: list, path: str) -> list:
+    """Split a layer's weight list among its recurrent cells, following the config."""
+    if spec.is_model:
+        out = []
+        for sub in spec.layers:
+            mine = [w for w in weights if sub.name in components(w[0])]
+            out += assign(sub, mine, f"{path}/{sub.name}")
+        return out
+    if spec.class_name == "Bidirectional" and spec.inner is not None:
+        fw = [w for w in weights if any(c.startswith("forward") for c in components(w[0]))]
+        bw = [w for w in weights if any(c.startswith("backward") for c in components(w[0]))]
+        if not fw or not bw or len(fw) + len(bw) != len(weights):
+            half = len(weights) // 2
+            fw, bw = weights[:half], weights[half:]
+        return assign(spec.inner, fw, f"{path}/forward") + assign(
+            spec.backward or spec.inner, bw, f"{path}/backward"
+        )
+    if spec.class_name == "TimeDistributed" and spec.inner is not None:
+        return assign(spec.inner, weights, path)
+    if spec.cells and (spec.class_name in RNN_WRAPPERS or len(spec.cells) > 1):
+        if len(spec.cells) == 1:
+            return assign(spec.cells[0], weights, path)
+        out, pos = [], 0
+        for k, cell in enumerate(spec.cells):
+            n = 2 + bool(cell.config.get("use_bias", True))
+            out += assign(cell, weights[pos: pos + n], f"{path}/cell_{k}")
+            pos += n
+        return out
+    if spec.family:
+        use_bias = bool(spec.config.get("use_bias", spec.config.get("bias", True)))
+        return [FoundCell(path, spec.class_name, spec, roles_for(weights, use_bias))]
+    return []

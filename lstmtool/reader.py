@@ -1,0 +1,209 @@
+"""`load(path)`: open any Keras save format, find its recurrent cells, split them.
+
+The format is told from the file's first bytes, never from its extension.
+No TensorFlow or Keras is imported here.
+"""
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+
+import h5py
+
+from .config import OPAQUE_CLASSES, parse_config_text
+from .containers import keras3_tree, legacy_h5
+from .containers.found import FoundCell
+from .containers.hdf5 import HDF5_MAGIC, refuse_external_links, text
+from .containers.infer import infer_legacy_layer
+from .containers.keras_zip import ZIP_MAGIC, KerasArchive
+from .errors import ModelError, UsageError
+from .layouts import build_cell, is_keras1
+from .model import Layer, Model
+
+
+@dataclass
+class Incomplete:
+    """A recurrent cell the file names but whose weights cannot all be read."""
+
+    path: str
+    class_name: str
+    problem: str
+    present: dict  # role -> dataset path of what is there
+
+
+class Store:
+    """The open HDF5 weights (and the archive around them, for .keras)."""
+
+    def __init__(self, h5, archive=None):
+        self.h5, self.archive = h5, archive
+
+    def read(self, path, index):
+        return self.h5[path][index]
+
+    def shape(self, path):
+        return self.h5[path].shape
+
+    def dtype(self, path):
+        return str(self.h5[path].dtype)
+
+    def close(self):
+        self.h5.close()
+        if self.archive is not None:
+            self.archive.close()
+
+
+def sniff(filename: str) -> str:
+    if not os.path.exists(filename):
+        raise UsageError(f"{filename}: no such file")
+    if os.path.isdir(filename):
+        raise UsageError(f"{filename}: is a directory, not a model file")
+    try:
+        with open(filename, "rb") as fh:
+            head = fh.read(8)
+    except OSError as e:
+        raise ModelError(f"{filename}: cannot read ({e.strerror})") from None
+    if head == HDF5_MAGIC:
+        return "hdf5"
+    if head[:4] == ZIP_MAGIC:
+        return "zip"
+    if not head:
+        raise ModelError(f"{filename}: empty file, not a Keras model")
+    raise ModelError(f"{filename}: not a Keras model (neither HDF5 nor a .keras zip archive)")
+
+
+def open_h5(source, filename):
+    try:
+        return h5py.File(source, "r")
+    except (OSError, ValueError) as e:
+        reason = str(e).split("(")[0].strip().rstrip(",")
+        raise ModelError(f"{filename}: damaged or truncated HDF5 file ({reason})") from None
+
+
+def keras_major(version):
+    m = re.match(r"^(\d+)", version or "")
+    return int(m[1]) if m else None
+
+
+def load(filename: str) -> Model:
+    """Open a Keras model or weights file. Use the result as a context manager."""
+    filename = os.fspath(filename)
+    kind = sniff(filename)
+    archive = None
+    if kind == "zip":
+        archive = KerasArchive(filename)
+        h5 = open_h5(archive.weights_file, filename)
+    else:
+        h5 = open_h5(filename, filename)
+    store = Store(h5, archive)
+    try:
+        return _read(filename, store, archive)
+    except Exception:
+        store.close()
+        raise
+
+
+def _read(filename, store, archive) -> Model:
+    f, warnings = store.h5, []
+    refuse_external_links(f)
+    if archive is not None:
+        fmt, version, backend = "keras-zip", archive.metadata.get("keras_version"), None
+        spec = _parse(archive.config_text, filename)
+        found, layers = _from_tree(f, spec), _spec_layers(spec)
+    elif keras3_tree.is_keras3_tree(f):
+        fmt, version, backend, spec = "keras3-weights", None, None, None
+        found, layers = keras3_tree.infer(f), []
+        warnings.append("no config in a .weights.h5 file: cell classes inferred from tensor shapes")
+    elif legacy_h5.is_legacy(f):
+        spec = _parse(f.attrs.get("model_config"), filename)
+        fmt = "legacy-h5" if "model_weights" in f else "legacy-h5-weights"
+        version, backend = legacy_h5.attr_text(f, "keras_version"), legacy_h5.attr_text(f, "backend")
+        entries = legacy_h5.read_layers(f, warnings)
+        found, layers = _from_legacy(f, spec, entries, warnings)
+    else:
+        raise ModelError(f"{filename}: HDF5 file but not a Keras model (no layer_names, model_weights or layers)")
+
+    major = keras_major(version)
+    if major is None and any(is_keras1(fc) for fc in found):
+        major = 1  # Keras 1 per-gate names; Keras 1 often wrote no version attribute
+    cells, incomplete = [], []
+    for fc in found:
+        try:
+            cells.append(build_cell(fc, store.shape, store.dtype, store.read, major))
+        except ValueError as e:
+            present = {r: p for r, p in fc.tensors.items() if p}
+            incomplete.append(Incomplete(fc.path, fc.class_name or "?", str(e).split(": ", 1)[-1], present))
+            warnings.append(f"incomplete cell {e}")
+    model = Model(filename, fmt, version, backend, spec.config if spec else None, layers, cells,
+                  warnings, store)
+    model.incomplete = incomplete
+    model.keras_major = major
+    _activation_warnings(model)
+    return model
+
+
+def _parse(config_text, filename):
+    if config_text is None:
+        return None
+    try:
+        return parse_config_text(text(config_text) if not isinstance(config_text, str) else config_text)
+    except (ValueError, TypeError, AttributeError) as e:
+        raise ModelError(f"{filename}: model config is not valid JSON ({e})") from None
+
+
+def _spec_layers(spec) -> list:
+    if spec is None:
+        return []
+    subs = spec.layers if spec.is_model else [spec]
+    return [Layer(s.name, s.class_name, opaque=s.class_name in OPAQUE_CLASSES) for s in subs]
+
+
+def _from_tree(f, spec) -> list:
+    if spec is None:
+        return keras3_tree.infer(f)
+    return keras3_tree.locate(f, spec, "", "") if spec.is_model else keras3_tree.locate(f, spec, "", spec.name)
+
+
+def _from_legacy(f, spec, entries, warnings):
+    by_name = {e.name: e for e in entries}
+    shape_of = lambda p: f[p].shape  # noqa: E731
+    if spec is None:
+        found = []
+        for e in entries:
+            found += infer_legacy_layer(e.name, e.weights, shape_of)
+        layers = [Layer(e.name, "?", len(e.weights)) for e in entries]
+        return found, layers
+    found = []
+    subs = spec.layers if spec.is_model else [spec]
+    for sub in subs:
+        entry = by_name.get(sub.name)
+        weights = entry.weights if entry else []
+        cells = legacy_h5.assign(sub, weights, sub.name)
+        if entry is None or entry.missing_group:
+            for c in cells:
+                c.tensors = {r: None for r in ("kernel", "recurrent_kernel", "bias")}
+        if entry is not None and len({w for w, _ in weights}) < len(weights):
+            for c in cells:  # never guess which half owns the datasets that did survive
+                c.ambiguous = (f"layer {sub.name!r} repeats its weight names, so the file cannot say "
+                               "which cell the surviving datasets belong to")
+        found += cells
+    layers = [Layer(s.name, s.class_name, len(by_name[s.name].weights) if s.name in by_name else 0,
+                    opaque=s.class_name in OPAQUE_CLASSES) for s in subs]
+    return found, layers
+
+
+def _activation_warnings(model: Model):
+    for cell in model.cells:
+        if cell.recurrent_activation == "hard_sigmoid":
+            era = "Keras 3: x/6+0.5" if model.keras_major == 3 else "Keras 1/2: 0.2x+0.5"
+            model.warnings.append(
+                f"{cell.path}: recurrent_activation is hard_sigmoid, whose formula changed between "
+                f"Keras 2 (0.2x+0.5, clipped) and Keras 3 (x/6+0.5, clipped); this file means {era}"
+            )
+        v = model.keras_version or ""
+        if re.match(r"^2\.[0-2]\.", v) and cell.family in ("lstm", "gru") and cell.source == "config" \
+                and cell.recurrent_activation == "hard_sigmoid":
+            model.warnings.append(
+                f"{cell.path}: Keras {v} defaulted recurrent_activation to hard_sigmoid; "
+                "Keras >= 2.3 defaults to sigmoid, so rebuilding from code changes the outputs"
+            )

@@ -1,0 +1,111 @@
+"""`verify`: run each recurrent layer in real Keras and in lstmtool's NumPy reference.
+
+This is the only module that imports Keras: Keras 3 for files Keras 3 wrote,
+tf-keras for Keras 2 files. Everything else in lstmtool reads files directly.
+"""
+from __future__ import annotations
+
+import os
+from collections import OrderedDict
+
+import numpy as np
+
+from . import reference
+from .errors import ModelError, UsageError
+from .reader import load
+
+
+def import_keras(major):
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    if major == 3:
+        try:
+            import keras
+        except ImportError:
+            raise UsageError("verify needs Keras 3 for this file: pip install 'lstmtool[verify]'") from None
+        return keras, f"keras {keras.__version__}"
+    if major == 2:
+        try:
+            import tf_keras
+        except ImportError:
+            raise UsageError("verify needs tf-keras for this Keras 2 file: pip install tf-keras") from None
+        return tf_keras, f"tf-keras {tf_keras.__version__}"
+    raise UsageError(f"no installable Keras loads Keras {major or 'unknown-version'} files; "
+                     "lstmtool reads them, but verify cannot compare against Keras")
+
+
+def group_cells(cells) -> "OrderedDict[str, list]":
+    """Cells by the Keras layer that runs them: p/forward+p/backward -> p, p/cell_k -> p."""
+    groups = OrderedDict()
+    for cell in cells:
+        parent, _, last = cell.path.rpartition("/")
+        key = parent if parent and (last in ("forward", "backward") or last.startswith("cell_")) else cell.path
+        groups.setdefault(key, []).append(cell)
+    return groups
+
+
+def find_layer(kmodel, path):
+    layer = kmodel
+    for name in path.split("/"):
+        layer = layer.get_layer(name)
+    return layer
+
+
+def numpy_output(layer, cells, x, major):
+    """What lstmtool's reference computes for `layer` (a Keras layer) on x."""
+    cfg = layer.get_config()
+    if layer.__class__.__name__ == "Bidirectional":
+        inner = cfg["layer"]["config"]
+        seq = inner.get("return_sequences", False)
+        fw = reference.run_cell(cells[0], x, major)
+        bw = reference.run_cell(cells[1], x, major, reverse=True)
+        if not seq:
+            fw, bw = fw[:, -1], bw[:, 0]
+        return reference.merge(fw, bw, cfg.get("merge_mode", "concat"))
+    seq, back = cfg.get("return_sequences", False), cfg.get("go_backwards", False)
+    out = reference.run_stack(cells, x, major) if len(cells) > 1 else reference.run_cell(cells[0], x, major, reverse=back)
+    if back and len(cells) == 1:
+        out = out[:, ::-1]  # Keras returns a go_backwards sequence in processing order
+    return out if seq else out[:, -1]
+
+
+def compare_slices(layer, cells) -> float:
+    """ConvLSTM: no NumPy forward pass; compare every gate view with Keras' arrays."""
+    arrays = layer.get_weights()
+    worst = 0.0
+    for cell in cells:
+        kernel, rk = arrays[0], arrays[1]
+        bias = arrays[2] if len(arrays) > 2 else None
+        u = cell.units
+        for k, g in enumerate(cell.gates):
+            pairs = [(cell.W[g], kernel[..., k * u:(k + 1) * u]), (cell.U[g], rk[..., k * u:(k + 1) * u])]
+            if bias is not None:
+                pairs.append((cell.b[g], bias[..., k * u:(k + 1) * u]))
+            for view, expected in pairs:
+                worst = max(worst, float(np.max(np.abs(view.numpy() - expected))))
+    return worst
+
+
+def verify_file(filename, tolerance=1e-5, seed=0) -> dict:
+    with load(filename) as model:
+        if model.config is None:
+            raise UsageError(f"{filename}: weights only (no model config): verify needs a full model")
+        k, which = import_keras(model.keras_major)
+        try:
+            kmodel = k.models.load_model(filename, compile=False, safe_mode=True) if model.keras_major == 3 \
+                else k.models.load_model(filename, compile=False)
+        except Exception as e:  # Keras' own refusal, reported in one line
+            raise ModelError(f"{which} cannot load {filename}: {type(e).__name__}: {str(e).splitlines()[0]}") from None
+        rng = np.random.default_rng(seed)
+        rows = []
+        for path, cells in group_cells(model.cells).items():
+            layer = find_layer(kmodel, path)
+            if cells[0].conv:
+                diff, what = compare_slices(layer, cells), "gate slices"
+            else:
+                x = rng.normal(0, 1, (3, 7, cells[0].input_dim)).astype("float32")
+                expected = np.asarray(layer(x))
+                got = numpy_output(layer, cells, x.astype(np.float64), model.keras_major)
+                diff, what = float(np.max(np.abs(got - expected))), "forward pass"
+            rows.append({"path": path, "what": what, "max_abs_diff": diff, "ok": diff <= tolerance})
+    return {"file": filename, "keras": which, "tolerance": tolerance, "layers": rows,
+            "ok": all(r["ok"] for r in rows)}
