@@ -132,3 +132,6 @@ def verify(model, tolerance, seed, as_json):
 
 def main(argv=None):
     cli.main(args=argv, prog_name="lstmtool")
+
+
+from . import cli_edit  # noqa: E402,F401  (registers the surgery commands)

@@ -28,6 +28,7 @@ class Term:
     tensor: TensorRef
     index: tuple  # tuple of slices
     transform: Optional[Callable[[np.ndarray], np.ndarray]] = None
+    inverse: Optional[Callable[[np.ndarray], np.ndarray]] = None  # stored block from a view value
 
     def ranges(self) -> list:
         """The index as [[start, stop], ...] per axis, for JSON and tables."""
@@ -56,17 +57,18 @@ class GateView:
     dtype: str
     reader: Optional[Callable] = field(default=None, repr=False)
     label: str = ""  # e.g. "LSTM-equivalent" when the view transforms what is stored
+    combine: str = "sum"  # how several terms make the view: "sum" (CuDNN LSTM bias) or "stack" (rows)
 
     def numpy(self) -> np.ndarray:
         if self.reader is None:
             raise RuntimeError("this view is detached from its file")
-        total = None
+        arrays = []
         for term in self.terms:
             arr = self.reader(term.tensor.path, term.index)
-            if term.transform is not None:
-                arr = term.transform(arr)
-            total = arr if total is None else total + arr
-        return total
+            arrays.append(term.transform(arr) if term.transform is not None else arr)
+        if self.combine == "stack":
+            return np.stack(arrays)
+        return arrays[0] if len(arrays) == 1 else sum(arrays[1:], arrays[0])
 
     __array__ = lambda self, dtype=None, copy=None: (  # noqa: E731
         self.numpy() if dtype is None else self.numpy().astype(dtype)

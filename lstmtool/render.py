@@ -101,3 +101,20 @@ def matrix(title: str, array: np.ndarray, edge=6):
 
 def _elide(n, edge):
     return list(range(n)) if n <= 2 * edge else list(range(edge)) + [None] + list(range(n - edge, n))
+
+
+def plan(p, dry_run=False):
+    """The before -> after table of an edit plan."""
+    t = Table(title=f"{p.model}" + ("  (dry run: nothing written)" if dry_run else ""),
+              title_justify="left", box=None)
+    for col in ("cell", "target", "before mean \\[min, max]", "", "after mean \\[min, max]"):
+        t.add_column(col)
+
+    def stats(s):
+        return f"{s['mean']:.4g} [{s['min']:.4g}, {s['max']:.4g}]"
+
+    for c in p.changes:
+        t.add_row(c.cell, c.target, stats(c.before), "->", stats(c.after))
+    for path, reason in p.skipped:
+        t.add_row(path, "skipped", reason, "", "")
+    console.print(t)

@@ -22,6 +22,15 @@ def recurrent_block(block: np.ndarray) -> np.ndarray:
     return block.T
 
 
+def input_block_inverse(matrix: np.ndarray) -> np.ndarray:
+    rows, cols = matrix.shape
+    return matrix.reshape((cols, rows), order="F").T
+
+
+def recurrent_block_inverse(matrix: np.ndarray) -> np.ndarray:
+    return matrix.T
+
+
 def build(found, family, gates, opts, shape_of, dtype_of) -> Cell:
     t = tensor_refs(found, shape_of, dtype_of)
     kernel, rk, bias = t["kernel"], t["recurrent_kernel"], t.get("bias")
@@ -33,17 +42,17 @@ def build(found, family, gates, opts, shape_of, dtype_of) -> Cell:
     W, U, b, stored = {}, {}, {}, {}
     for k, g in enumerate(gates):
         cols = slice(k * units, (k + 1) * units)
-        W[g] = GateView("W", g, [Term(kernel, (slice(None), cols), input_block)],
+        W[g] = GateView("W", g, [Term(kernel, (slice(None), cols), input_block, input_block_inverse)],
                         (kernel.shape[0], units), kernel.dtype, label="LSTM-equivalent")
-        U[g] = GateView("U", g, [Term(rk, (slice(None), cols), recurrent_block)],
+        U[g] = GateView("U", g, [Term(rk, (slice(None), cols), recurrent_block, recurrent_block_inverse)],
                         (units, units), rk.dtype, label="LSTM-equivalent")
         b_in = Term(bias, (cols,))
         b_rec = Term(bias, (slice(n * units + k * units, n * units + (k + 1) * units),))
         if family == "lstm":
             b[g] = GateView("b", g, [b_in, b_rec], (units,), bias.dtype, label="sum of both halves")
         else:
-            b[g] = GateView("b", g, [b_in, b_rec], (2, units), bias.dtype, label="rows: input, recurrent")
-            b[g].numpy = _stacker(b[g])
+            b[g] = GateView("b", g, [b_in, b_rec], (2, units), bias.dtype, label="rows: input, recurrent",
+                            combine="stack")
         stored[f"W_{g}"] = column_view("W", g, k, kernel, units)
         stored[f"U_{g}"] = column_view("U", g, k, rk, units)
         stored[f"b_{g}_input"] = GateView("b", g, [b_in], (units,), bias.dtype)
@@ -57,11 +66,3 @@ def build(found, family, gates, opts, shape_of, dtype_of) -> Cell:
         cell.reset_after = True
     cell.notes.append("CuDNN layout: W, U and b shown LSTM/GRU-equivalent; `stored` holds the raw blocks")
     return cell
-
-
-def _stacker(view: GateView):
-    """GRU views of a CuDNN bias are the two halves stacked as rows, not summed."""
-    def numpy():
-        rows = [view.reader(t.tensor.path, t.index) for t in view.terms]
-        return np.stack(rows)
-    return numpy

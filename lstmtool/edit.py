@@ -1,0 +1,232 @@
+"""Weight surgery: plan edits of gate slices, then write them through writeback.
+
+Every operation returns a `Plan` (what changes, before -> after, what was
+skipped and why) so the CLI can print it and `--dry-run` can stop there.
+"""
+from __future__ import annotations
+
+import fnmatch
+import os
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .errors import UsageError
+from .names import matches, suggest
+from .reader import load
+from .writeback import Edit, apply
+
+PARTS = ("W", "U", "b")
+
+
+@dataclass
+class Change:
+    cell: str
+    target: str  # e.g. b_f
+    before: dict  # mean/min/max
+    after: dict
+
+
+@dataclass
+class Plan:
+    model: str
+    edits: list = field(default_factory=list)
+    changes: list = field(default_factory=list)
+    skipped: list = field(default_factory=list)  # (cell path, reason)
+    written: str = ""
+
+
+def summary(a) -> dict:
+    a = np.asarray(a, dtype=np.float64)
+    return {"mean": float(a.mean()), "min": float(a.min()), "max": float(a.max())}
+
+
+def view_edits(view, value: np.ndarray) -> list:
+    """Raw edits that make `view` read back as `value`.
+
+    A view summed from two terms (CuDNN LSTM bias) gets the value in the first
+    term and zeros in the others, so the effective sum is the value. Stacked
+    views (CuDNN GRU bias rows) give each row to its term.
+    """
+    value = np.asarray(value)
+    edits = []
+    for k, term in enumerate(view.terms):
+        if view.combine == "stack":
+            part = value[k]
+        else:
+            part = value if k == 0 else np.zeros_like(value)
+        if term.transform is not None:
+            part = term.inverse(part)
+        edits.append(Edit(term.tensor.path, term.index, np.asarray(part, dtype=term.tensor.dtype)))
+    return edits
+
+
+def parse_target(text: str):
+    """`LAYERPATH:PART_GATE` -> (layer pattern, part, gate or '*')."""
+    layer, sep, pg = text.rpartition(":")
+    part, _, gate = pg.partition("_")
+    if not sep or not layer or part not in PARTS or not gate:
+        raise UsageError(f"target {text!r} is not LAYERPATH:PART_GATE (e.g. lstm:b_f, bigru/forward:U_r, lstm:W_*)")
+    return layer, part, gate
+
+
+def resolve_targets(model, text: str) -> list:
+    """[(cell, view)] for a target; names suggestions when nothing matches."""
+    layer, part, gate = parse_target(text)
+    cells = [c for c in model.cells if matches(c.path, [layer])]
+    if not cells:
+        known = [c.path for c in model.cells]
+        bad = [i.path for i in model.incomplete if matches(i.path, [layer])]
+        if bad:
+            raise UsageError(f"{layer}: this cell's weights are incomplete in the file; refusing to edit it")
+        raise UsageError(f"no recurrent cell matches {layer!r}{suggest(layer, known)}")
+    out = []
+    for cell in cells:
+        views = getattr(cell, part)
+        if part == "b" and not views:
+            raise UsageError(f"{cell.path} has no bias (use_bias=False)")
+        picked = [g for g in cell.gates if fnmatch.fnmatchcase(g, gate)]
+        if not picked:
+            raise UsageError(f"{cell.path} has gates {', '.join(cell.gates)}; no gate {gate!r}")
+        out += [(cell, views[g]) for g in picked]
+    return out
+
+
+def _plan(model_path, fn) -> Plan:
+    with load(model_path) as model:
+        plan = Plan(model_path)
+        fn(model, plan)
+        return plan
+
+
+def _record(plan, cell, view, new):
+    before = view.numpy()
+    plan.edits += view_edits(view, new)
+    plan.changes.append(Change(cell.path, f"{view.part}_{view.gate}", summary(before), summary(new)))
+
+
+def check_finite(values, allow_nonfinite, what):
+    if not allow_nonfinite and not np.all(np.isfinite(np.asarray(values, dtype=np.float64))):
+        raise UsageError(f"{what} contains NaN or inf; pass --allow-nonfinite to write it anyway")
+
+
+def plan_set(model_path, target, value=None, npy=None, allow_nonfinite=False) -> Plan:
+    if npy is not None:
+        try:
+            array = np.load(npy, allow_pickle=False)  # never unpickle
+        except (OSError, ValueError) as e:
+            raise UsageError(f"{npy}: not a readable .npy file ({e})") from None
+        check_finite(array, allow_nonfinite, npy)
+    else:
+        check_finite(value, allow_nonfinite, "VALUE")
+
+    def fn(model, plan):
+        views = resolve_targets(model, target)
+        if npy is not None and len(views) > 1:
+            raise UsageError(f"{target} names {len(views)} slices; --from takes one (name a single gate)")
+        for cell, view in views:
+            if npy is not None:
+                if tuple(array.shape) != tuple(view.shape) or str(array.dtype) != view.dtype:
+                    raise UsageError(f"{npy}: shape {array.shape} dtype {array.dtype}; {cell.path}:"
+                                     f"{view.part}_{view.gate} needs shape {tuple(view.shape)} dtype {view.dtype}")
+                new = array
+            else:
+                new = np.full(view.shape, value, dtype=view.dtype)
+            _record(plan, cell, view, new)
+
+    return _plan(model_path, fn)
+
+
+def plan_scale(model_path, target, factor) -> Plan:
+    check_finite(factor, False, "FACTOR")
+
+    def fn(model, plan):
+        for cell, view in resolve_targets(model, target):
+            old = view.numpy()
+            _record(plan, cell, view, (old * factor).astype(view.dtype))
+
+    return _plan(model_path, fn)
+
+
+def plan_forget_bias(model_path, value, patterns=()) -> Plan:
+    check_finite(value, False, "VALUE")
+
+    def fn(model, plan):
+        for cell in model.cells:
+            if not matches(cell.path, patterns):
+                continue
+            if cell.family != "lstm":
+                plan.skipped.append((cell.path, f"{cell.class_name} has no forget gate"))
+            elif not cell.b:
+                plan.skipped.append((cell.path, "no bias (use_bias=False)"))
+            else:
+                view = cell.b["f"]
+                _record(plan, cell, view, np.full(view.shape, value, dtype=view.dtype))
+        for inc in model.incomplete:
+            if matches(inc.path, patterns):
+                plan.skipped.append((inc.path, f"incomplete in the file: {inc.problem}"))
+        if not plan.changes:
+            raise UsageError(f"{model_path}: no LSTM cell with a bias to edit"
+                             + (f" (skipped: {'; '.join(p + ': ' + r for p, r in plan.skipped)})" if plan.skipped else ""))
+
+    return _plan(model_path, fn)
+
+
+def plan_chrono(model_path, tmax, seed=None, patterns=()) -> Plan:
+    """Chrono initialisation (Tallec & Ollivier 2018): b_f = log(U[1, tmax-1]), b_i = -b_f.
+
+    GRU: Keras computes h_t = z*h_{t-1} + (1-z)*h~_t, so z is the gate that keeps the
+    old state (the forget gate's role): b_z = log(U[1, tmax-1]), positive, z near 1.
+    """
+    if tmax <= 2:
+        raise UsageError("--tmax must be greater than 2 (chrono draws from U[1, tmax-1])")
+    rng = np.random.default_rng(seed)
+
+    def fn(model, plan):
+        for cell in model.cells:
+            if not matches(cell.path, patterns):
+                continue
+            if not cell.b:
+                plan.skipped.append((cell.path, "no bias (use_bias=False)"))
+                continue
+            if cell.family == "lstm":
+                bf = np.log(rng.uniform(1, tmax - 1, cell.units))
+                _record(plan, cell, cell.b["f"], bf.astype(cell.b["f"].dtype))
+                _record(plan, cell, cell.b["i"], (-bf).astype(cell.b["i"].dtype))
+            elif cell.family == "gru":
+                bz = np.log(rng.uniform(1, tmax - 1, cell.units))
+                view = cell.b["z"]
+                new = np.zeros(view.shape) if view.shape != (cell.units,) else bz
+                if view.shape != (cell.units,):
+                    new[0] = bz  # reset_after: effective bias = row 0 + row 1
+                _record(plan, cell, view, new.astype(view.dtype))
+            else:
+                plan.skipped.append((cell.path, "SimpleRNN has no gates"))
+        if not plan.changes:
+            raise UsageError(f"{model_path}: no LSTM or GRU cell with a bias to initialise")
+
+    return _plan(model_path, fn)
+
+
+def write(plan: Plan, out=None, backup=False, verify=False) -> Plan:
+    """Write a plan atomically (in place, or to `out`)."""
+    check = None
+    if verify:
+        from .verify import verify_file
+
+        def check(tmp):
+            result = verify_file(tmp)
+            if not result["ok"]:
+                raise UsageError("--verify: NumPy reference and Keras disagree on the edited file; nothing written")
+
+    plan.written = apply(plan.model, plan.edits, out=out, backup=backup, check=check)
+    return plan
+
+
+def default_outputs(models, out):
+    if out is not None and len(models) > 1:
+        raise UsageError("-o/--output takes one MODEL")
+    for m in models:
+        if not os.path.exists(m):
+            raise UsageError(f"{m}: no such file")
+    return [out] if out else [None] * len(models)
