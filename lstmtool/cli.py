@@ -55,15 +55,18 @@ def cli():
 @click.option("--strict", is_flag=True, help="Exit 1 if any recurrent cell is incomplete.")
 def inspect(model, patterns, stats, as_json, strict):
     """Layers, recurrent cells and where each gate's W, U and b sit."""
-    from . import load, render
+    from . import load
     from .report import inspect_model
 
     with load(model) as m:
         data = inspect_model(m, patterns, stats)
-    if as_json:
+    if as_json:  # no rich here: scripts want the JSON fast
         click.echo(json.dumps(data, indent=2))
-        render.warn(data["warnings"])
+        for w in data["warnings"]:
+            click.echo(f"warning: {w}", err=True)
     else:
+        from . import render
+
         render.inspect(data, stats)
     if strict and data["incomplete"]:
         raise LstmtoolError(f"{len(data['incomplete'])} recurrent cell(s) incomplete (--strict)")

@@ -156,8 +156,22 @@ def central_entry_offset(fh, member):
 
 
 def copy_file(src, dst):
+    """Byte copy done by the kernel (copy_file_range) where it can, else by shutil."""
     with open(src, "rb") as fi, open(dst, "wb") as fo:
-        shutil.copyfileobj(fi, fo, 1 << 22)
+        size = os.fstat(fi.fileno()).st_size
+        done = 0
+        try:
+            while done < size:
+                n = os.copy_file_range(fi.fileno(), fo.fileno(), size - done)
+                if n == 0:
+                    break
+                done += n
+        except (AttributeError, OSError) as e:
+            if isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EFBIG, errno.EDQUOT, errno.EIO):
+                raise
+            fi.seek(done)
+            fo.seek(done)
+            shutil.copyfileobj(fi, fo, 1 << 22)
 
 
 def apply(src, edits, out=None, backup=False, check=None):
