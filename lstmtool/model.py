@@ -5,6 +5,7 @@ index range hold a gate's W, U or b, and reads that slice only when asked.
 """
 from __future__ import annotations
 
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Callable, Optional
 
@@ -155,3 +156,13 @@ class Model:
 
     def __exit__(self, *exc):
         self.close()
+
+
+def group_cells(cells) -> "OrderedDict[str, list]":
+    """Cells by the Keras layer that runs them: p/forward+p/backward -> p, p/cell_k -> p."""
+    groups = OrderedDict()
+    for cell in cells:
+        parent, _, last = cell.path.rpartition("/")
+        key = parent if parent and (last in ("forward", "backward") or last.startswith("cell_")) else cell.path
+        groups.setdefault(key, []).append(cell)
+    return groups

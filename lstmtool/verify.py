@@ -6,12 +6,11 @@ tf-keras for Keras 2 files. Everything else in lstmtool reads files directly.
 from __future__ import annotations
 
 import os
-from collections import OrderedDict
-
 import numpy as np
 
 from . import reference
 from .errors import ModelError, UsageError
+from .model import group_cells
 from .reader import load
 
 
@@ -31,16 +30,6 @@ def import_keras(major):
         return tf_keras, f"tf-keras {tf_keras.__version__}"
     raise UsageError(f"no installable Keras loads Keras {major or 'unknown-version'} files; "
                      "lstmtool reads them, but verify cannot compare against Keras")
-
-
-def group_cells(cells) -> "OrderedDict[str, list]":
-    """Cells by the Keras layer that runs them: p/forward+p/backward -> p, p/cell_k -> p."""
-    groups = OrderedDict()
-    for cell in cells:
-        parent, _, last = cell.path.rpartition("/")
-        key = parent if parent and (last in ("forward", "backward") or last.startswith("cell_")) else cell.path
-        groups.setdefault(key, []).append(cell)
-    return groups
 
 
 def find_layer(kmodel, path):

@@ -1,0 +1,201 @@
+"""export / import of gate matrices in the keras, torch, onnx and tf1 layouts.
+
+Export reads one gate view at a time. Import checks every shape against the
+file before planning any write, then goes through the same atomic write-back
+as the surgery commands.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+
+import numpy as np
+
+from .edit import Change, Plan, summary, view_edits
+from .errors import UsageError
+from .interchange import LAYOUTS
+from .interchange import safetensors_io as st
+from .model import group_cells
+from .names import matches
+from .reader import load
+
+DEFAULT_FORMAT = {"keras": "npy", "torch": "safetensors", "onnx": "npy", "tf1": "npy"}
+BUNDLE = "gates"  # npz / safetensors bundle name in DIR
+
+
+def sha256(path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 22), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def safe_relpath(key: str) -> str:
+    """A layer path as a relative file path; refuse names that would leave DIR."""
+    parts = key.replace("\\", "/").split("/")
+    if any(p in ("", ".", "..") for p in parts) or ":" in parts[0]:
+        raise UsageError(f"refusing to write {key!r}: the layer name would leave the output directory")
+    return os.path.join(*parts)
+
+
+def describe(model, cells, key, array, layout):
+    """Manifest entry: where an exported array came from."""
+    entry = {"key": key, "shape": list(array.shape), "dtype": str(array.dtype), "layout": layout}
+    cell = next((c for c in cells if key.startswith(c.path + "/")), cells[0])
+    entry.update({"layer": cell.path, "class": cell.class_name})
+    name = key[len(cell.path) + 1:] if key.startswith(cell.path + "/") else key.rsplit("/", 1)[-1]
+    part, _, gate = name.partition("_")
+    if layout == "keras" and part in ("W", "U", "b"):
+        g = gate.split("_")[0]
+        view = cell.stored.get(f"b_{gate}") if part == "b" and "_" in gate and cell.stored else None
+        view = view or getattr(cell, part).get(g)
+        entry.update({"part": part, "gate": g, "sources": [
+            {"dataset": t.tensor.path, "ranges": t.ranges(), "transformed": t.transform is not None}
+            for t in view.terms]})
+    else:
+        entry["sources"] = [{"dataset": t.path, "shape": list(t.shape)} for c in cells for t in c.tensors.values()]
+    return entry
+
+
+def export_model(model_path, out_dir, patterns=(), fmt=None, layout="keras", force=False, progress=None) -> dict:
+    if layout not in LAYOUTS:
+        raise UsageError(f"unknown layout {layout!r}; choose from {', '.join(LAYOUTS)}")
+    fmt = fmt or DEFAULT_FORMAT[layout]
+    if layout == "torch" and fmt != "safetensors":
+        raise UsageError("the torch layout is written as safetensors (one state_dict per layer)")
+    if os.path.isdir(out_dir) and os.listdir(out_dir) and not force:
+        raise UsageError(f"{out_dir} is not empty; pass --force to write into it")
+    module = LAYOUTS[layout]
+    with load(model_path) as model:
+        groups = [(p, cs) for p, cs in group_cells([c for c in model.cells if matches(c.path, patterns)]).items()]
+        if not groups:
+            raise UsageError(f"no recurrent cell to export in {model_path}")
+        for path, cells in groups:  # refuse before writing anything
+            try:
+                module.check_group(path, cells)
+            except UsageError as e:
+                raise UsageError(f"{e} (choose the other layers with --layer)") from None
+        total = sum(int(np.prod(r.shape)) * np.dtype(r.dtype).itemsize
+                    for _, cs in groups for c in cs for r in c.tensors.values())
+        if progress:
+            progress.start(total)
+        manifest = {"source": os.path.abspath(model_path), "sha256": sha256(model_path), "layout": layout,
+                    "format": fmt, "keras_version": model.keras_version, "arrays": []}
+        if layout == "tf1":
+            manifest["forget_bias"] = module.FORGET_BIAS
+            manifest["note"] = "TF1 adds forget_bias to the f gate at run time: stored bias_f = Keras b_f - forget_bias"
+        if layout == "torch":
+            manifest["note"] = "one safetensors state_dict per layer; load with torch.nn.LSTM/GRU/RNN(...).load_state_dict"
+        os.makedirs(out_dir, exist_ok=True)
+        bundle = {}
+        for path, cells in groups:
+            arrays = module.export_group(path, cells)
+            for key, array in arrays.items():
+                entry = describe(model, cells, f"{path}/{key}" if layout == "torch" else key, array, layout)
+                if fmt == "npy" and layout != "torch":
+                    entry["file"] = safe_relpath(key) + ".npy"
+                    os.makedirs(os.path.dirname(os.path.join(out_dir, entry["file"])) or out_dir, exist_ok=True)
+                    np.save(os.path.join(out_dir, entry["file"]), array)
+                else:
+                    entry["file"] = (safe_relpath(path) + ".safetensors") if layout == "torch" else f"{BUNDLE}.{fmt}"
+                manifest["arrays"].append(entry)
+            if layout == "torch":
+                target = os.path.join(out_dir, safe_relpath(path) + ".safetensors")
+                os.makedirs(os.path.dirname(target) or out_dir, exist_ok=True)
+                st.save(target, arrays, {"format": "pt", "module": module.MODULE[cells[0].family]})
+            else:
+                bundle.update(arrays)
+            if progress:
+                progress.advance(sum(a.nbytes for a in arrays.values()))
+        if fmt == "npz" and layout != "torch":
+            np.savez(os.path.join(out_dir, f"{BUNDLE}.npz"), **bundle)
+        elif fmt == "safetensors" and layout != "torch":
+            st.save(os.path.join(out_dir, f"{BUNDLE}.safetensors"), bundle)
+        elif fmt not in ("npy", "npz", "safetensors"):
+            raise UsageError(f"unknown format {fmt!r}")
+    with open(os.path.join(out_dir, "manifest.json"), "w") as fh:
+        json.dump(manifest, fh, indent=2)
+    return manifest
+
+
+def read_source(source, layout=None):
+    """(arrays by key, layout) from an export directory, .npz or .safetensors.
+
+    The layout is the one asked for, else the manifest's, else keras."""
+    manifest = None
+    mpath = os.path.join(source, "manifest.json")
+    if os.path.isdir(source) and os.path.exists(mpath):
+        with open(mpath) as fh:
+            manifest = json.load(fh)
+    layout = layout or (manifest or {}).get("layout") or "keras"
+    if layout not in LAYOUTS:
+        raise UsageError(f"unknown layout {layout!r}")
+    if os.path.isdir(source):
+        arrays = {}
+        for root, _, files in os.walk(source):
+            for name in files:
+                full = os.path.join(root, name)
+                rel = os.path.relpath(full, source).replace(os.sep, "/")
+                if name.endswith(".npy"):
+                    arrays[rel[:-4]] = np.load(full, allow_pickle=False)
+                elif name.endswith(".npz"):
+                    arrays.update(_npz(full))
+                elif name.endswith(".safetensors"):
+                    layer = rel[: -len(".safetensors")]
+                    loaded = st.load(full)
+                    if layout == "torch":  # one state_dict per layer, named after it
+                        arrays.update({f"{layer}/{k}": v for k, v in loaded.items()})
+                    else:
+                        arrays.update(loaded)
+        return arrays, layout
+    if source.endswith(".npz"):
+        return _npz(source), layout
+    if source.endswith(".safetensors"):
+        return st.load(source), layout
+    raise UsageError(f"{source}: give an export directory, a .npz or a .safetensors file")
+
+
+def _npz(path):
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            return {k: z[k] for k in z.files}
+    except (OSError, ValueError) as e:
+        raise UsageError(f"{path}: not a readable .npz ({e})") from None
+
+
+def plan_import(model_path, source, layout=None, patterns=()) -> Plan:
+    arrays, layout = read_source(source, layout)
+    module = LAYOUTS[layout]
+    with load(model_path) as model:
+        plan = Plan(model_path)
+        writes = []
+        groups = group_cells([c for c in model.cells if matches(c.path, patterns)])
+        if layout == "torch" and arrays and all("/" not in k for k in arrays):
+            if len(groups) != 1:  # a bare state_dict file: which layer is it for?
+                raise UsageError(f"{source} is one state_dict; choose its layer with --layer "
+                                 f"(layers: {', '.join(groups)})")
+            arrays = {f"{next(iter(groups))}/{k}": v for k, v in arrays.items()}
+        for path, cells in groups.items():
+            prefix = f"{path}/"
+            group_arrays = {k[len(prefix):] if layout == "torch" else k: v
+                            for k, v in arrays.items() if k.startswith(prefix)}
+            if not group_arrays:
+                plan.skipped.append((path, "not in the source"))
+                continue
+            for view, value in module.import_group(path, cells, group_arrays):
+                value = np.asarray(value)
+                if tuple(value.shape) != tuple(view.shape):
+                    raise UsageError(f"{path}: {view.part}_{view.gate} has shape {value.shape} in the source; "
+                                     f"the model needs {tuple(view.shape)}")
+                if not np.all(np.isfinite(value)):
+                    raise UsageError(f"{path}: {view.part}_{view.gate} in the source contains NaN or inf")
+                writes.append((path, view, value))
+        if not writes:
+            raise UsageError(f"nothing in {source} matches a recurrent cell of {model_path}")
+        for path, view, value in writes:  # every shape checked above, before planning writes
+            before = view.numpy()
+            plan.edits += view_edits(view, value.astype(view.dtype))
+            plan.changes.append(Change(path, f"{view.part}_{view.gate}", summary(before), summary(value)))
+    return plan
