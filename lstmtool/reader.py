@@ -112,7 +112,7 @@ def _read(filename, store, archive) -> Model:
         found, layers = _from_tree(f, spec), _spec_layers(spec)
     elif keras3_tree.is_keras3_tree(f):
         fmt, version, backend, spec = "keras3-weights", None, None, None
-        found, layers = keras3_tree.infer(f), []
+        found, layers = keras3_tree.infer(keras3_tree.Tree(f)), []
         warnings.append("no config in a .weights.h5 file: cell classes inferred from tensor shapes")
     elif legacy_h5.is_legacy(f):
         spec = _parse(f.attrs.get("model_config"), filename)
@@ -159,9 +159,10 @@ def _spec_layers(spec) -> list:
 
 
 def _from_tree(f, spec) -> list:
+    tree = keras3_tree.Tree(f)
     if spec is None:
-        return keras3_tree.infer(f)
-    return keras3_tree.locate(f, spec, "", "") if spec.is_model else keras3_tree.locate(f, spec, "", spec.name)
+        return keras3_tree.infer(tree)
+    return keras3_tree.locate(tree, spec, "", "") if spec.is_model else keras3_tree.locate(tree, spec, "", spec.name)
 
 
 def _from_legacy(f, spec, entries, warnings):

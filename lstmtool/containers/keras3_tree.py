@@ -20,8 +20,48 @@ from .infer import infer_from_shapes
 ROLES = ("kernel", "recurrent_kernel", "bias")
 
 
+class Tree:
+    """The file's object names with `\\` read as `/`: Keras 3 on Windows wrote group names
+    like `layers\\lstm\\cell`. Maps each normalised path to the real HDF5 name."""
+
+    def __init__(self, f):
+        self.f = f
+        self.real = {"": "/"}
+        f.visit(lambda name: self.real.setdefault(name.replace("\\", "/"), name) and None)
+        for name in list(self.real):  # parents of backslash names exist only in normalised form
+            parts = name.split("/")
+            for k in range(1, len(parts)):
+                self.real.setdefault("/".join(parts[:k]), None)
+
+    def _norm(self, path):
+        return path.strip("/")
+
+    def __contains__(self, path):
+        return self._norm(path) in self.real
+
+    def dataset(self, path):
+        """The real path of a dataset at normalised `path`, or None."""
+        real = self.real.get(self._norm(path))
+        if real is None:
+            return None
+        check_safe_path(self.f, real)
+        return real if isinstance(self.f.get(real), h5py.Dataset) else None
+
+    def children(self, path):
+        prefix = self._norm(path) + "/" if self._norm(path) else ""
+        return sorted({n[len(prefix):].split("/")[0] for n in self.real if n.startswith(prefix) and n != prefix[:-1]
+                       and len(n) > len(prefix)})
+
+    def attr(self, path, name):
+        real = self.real.get(self._norm(path))
+        obj = self.f.get(real) if real else None
+        return text(obj.attrs[name]) if obj is not None and name in obj.attrs else None
+
+
 def is_keras3_tree(f) -> bool:
-    return "layers" in f and "model_weights" not in f and "layer_names" not in f.attrs
+    if "model_weights" in f or "layer_names" in f.attrs:
+        return False
+    return "layers" in f or any(k.startswith("layers\\") for k in f.keys())
 
 
 def snake_case(class_name: str) -> str:
@@ -43,87 +83,72 @@ def numbered(specs):
         yield spec, name
 
 
-def vars_tensors(f, vars_path: str, use_bias=True) -> dict:
-    check_safe_path(f, vars_path)
-    group = f.get(vars_path)
+def vars_tensors(tree: Tree, vars_path: str, use_bias=True) -> dict:
     roles = ROLES if use_bias else ROLES[:2]
-    out = {}
-    for k, role in enumerate(roles):
-        ds = f"{vars_path}/{k}"
-        out[role] = ds if group is not None and isinstance(group.get(str(k)), h5py.Dataset) else None
-    return out
+    return {role: tree.dataset(f"{vars_path}/{k}") for k, role in enumerate(roles)}
 
 
-def locate(f, spec: Spec, tree: str, path: str) -> list:
+def locate(t: Tree, spec: Spec, tree: str, path: str) -> list:
     """Cells of `spec`, whose state sits at tree path `tree` (no trailing slash)."""
     if spec.is_model:
         out = []
         for sub, name in numbered(spec.layers):
-            out += locate(f, sub, f"{tree}/layers/{name}", f"{path}/{sub.name}".lstrip("/"))
+            out += locate(t, sub, f"{tree}/layers/{name}", f"{path}/{sub.name}".lstrip("/"))
         return out
     if spec.class_name == "Bidirectional" and spec.inner is not None:
-        return locate(f, spec.inner, f"{tree}/forward_layer", f"{path}/forward") + locate(
-            f, spec.backward or spec.inner, f"{tree}/backward_layer", f"{path}/backward"
+        return locate(t, spec.inner, f"{tree}/forward_layer", f"{path}/forward") + locate(
+            t, spec.backward or spec.inner, f"{tree}/backward_layer", f"{path}/backward"
         )
     if spec.class_name == "TimeDistributed" and spec.inner is not None:
-        return locate(f, spec.inner, f"{tree}/layer", path)
+        return locate(t, spec.inner, f"{tree}/layer", path)
     if spec.cells and (spec.class_name in RNN_WRAPPERS or len(spec.cells) > 1):
         if len(spec.cells) == 1:
             cell = spec.cells[0]
-            return [cell_at(f, cell, f"{tree}/cell/vars", path)]
+            return [cell_at(t, cell, f"{tree}/cell/vars", path)]
         return [
-            cell_at(f, cell, f"{tree}/cell/cells/{name}/vars", f"{path}/cell_{k}")
+            cell_at(t, cell, f"{tree}/cell/cells/{name}/vars", f"{path}/cell_{k}")
             for k, (cell, name) in enumerate(numbered(spec.cells))
         ]
     if spec.family:
-        return [cell_at(f, spec, f"{tree}/cell/vars", path)]
+        return [cell_at(t, spec, f"{tree}/cell/vars", path)]
     return []
 
 
-def cell_at(f, spec: Spec, vars_path: str, path: str) -> FoundCell:
+def cell_at(tree: Tree, spec: Spec, vars_path: str, path: str) -> FoundCell:
     use_bias = bool(spec.config.get("use_bias", True))
-    return FoundCell(path, spec.class_name, spec, vars_tensors(f, vars_path, use_bias))
+    return FoundCell(path, spec.class_name, spec, vars_tensors(tree, vars_path, use_bias))
 
 
-def layer_label(f, group_path: str, fallback: str) -> str:
-    """A layer's own name from its `vars` attribute, else the tree name."""
-    vars_group = f.get(f"{group_path}/vars")
-    if vars_group is not None and "name" in vars_group.attrs:
-        return text(vars_group.attrs["name"])
-    return fallback
-
-
-def infer(f) -> list:
+def infer(tree: Tree) -> list:
     """Without a config: every `.../cell/vars` (or stacked `cells/*/vars`) is a cell."""
     out = []
 
     def visit(group_path: str, path: str):
-        group = f[group_path]
-        check_safe_path(f, group_path)
-        if "forward_layer" in group and "backward_layer" in group:
+        kids = tree.children(group_path)
+        if "forward_layer" in kids and "backward_layer" in kids:
             for half in ("forward", "backward"):
                 visit(f"{group_path}/{half}_layer", f"{path}/{half}")
             return
-        if "cell" in group:
+        if "cell" in kids:
             cell = f"{group_path}/cell"
-            if "cells" in f[cell]:
-                names = sorted(f[f"{cell}/cells"].keys(), key=_numbered_key)
+            if "cells" in tree.children(cell):
+                names = sorted(tree.children(f"{cell}/cells"), key=_numbered_key)
                 for k, name in enumerate(names):
-                    found = _inferred(f, f"{cell}/cells/{name}/vars", f"{path}/cell_{k}")
+                    found = _inferred(tree, f"{cell}/cells/{name}/vars", f"{path}/cell_{k}")
                     found.notes.append("stacking order unknown without a config: taken from the group names")
                     out.append(found)
-            elif "vars" in f[cell]:
-                out.append(_inferred(f, f"{cell}/vars", path))
+            elif "vars" in tree.children(cell):
+                out.append(_inferred(tree, f"{cell}/vars", path))
             return
-        for key in ("layer",):  # TimeDistributed
-            if key in group:
-                visit(f"{group_path}/{key}", path)
-        if "layers" in group:
-            for name in group["layers"].keys():
+        if "layer" in kids:  # TimeDistributed
+            visit(f"{group_path}/layer", path)
+        if "layers" in kids:
+            for name in tree.children(f"{group_path}/layers"):
                 sub = f"{group_path}/layers/{name}"
-                visit(sub, f"{path}/{layer_label(f, sub, name)}".lstrip("/"))
+                label = tree.attr(f"{sub}/vars", "name") or name
+                visit(sub, f"{path}/{label}".lstrip("/"))
 
-    visit("/", "")
+    visit("", "")
     return out
 
 
@@ -132,9 +157,9 @@ def _numbered_key(name: str):
     return (int(m[2]) + 1 if m[2] else 0, m[1])
 
 
-def _inferred(f, vars_path: str, path: str) -> FoundCell:
-    tensors = vars_tensors(f, vars_path, use_bias=True)
-    shapes = {r: f[p].shape for r, p in tensors.items() if p}
+def _inferred(tree: Tree, vars_path: str, path: str) -> FoundCell:
+    tensors = vars_tensors(tree, vars_path, use_bias=True)
+    shapes = {r: tree.f[p].shape for r, p in tensors.items() if p}
     if tensors["bias"] is None:
         tensors.pop("bias")
     class_name, notes = infer_from_shapes(shapes)
