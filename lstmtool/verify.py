@@ -74,7 +74,18 @@ def compare_slices(layer, cells) -> float:
     return worst
 
 
-def verify_file(filename, tolerance=1e-5, seed=0) -> dict:
+# Keras computes in the weights' dtype; the reference in float64.
+DEFAULT_TOLERANCE = {"float16": 1e-2, "bfloat16": 5e-2}
+
+
+def tolerance_for(cells, tolerance):
+    if tolerance is not None:
+        return tolerance
+    return max(DEFAULT_TOLERANCE.get(c.W[c.gates[0]].dtype, 1e-5) for c in cells)
+
+
+def verify_file(filename, tolerance=None, seed=0) -> dict:
+    """Per layer, max |Keras - NumPy reference|; tolerance defaults to 1e-5 (1e-2 for float16)."""
     with load(filename) as model:
         if model.config is None:
             raise UsageError(f"{filename}: weights only (no model config): verify needs a full model")
@@ -91,10 +102,11 @@ def verify_file(filename, tolerance=1e-5, seed=0) -> dict:
             if cells[0].conv:
                 diff, what = compare_slices(layer, cells), "gate slices"
             else:
-                x = rng.normal(0, 1, (3, 7, cells[0].input_dim)).astype("float32")
+                x = rng.normal(0, 1, (3, 7, cells[0].input_dim)).astype(cells[0].W[cells[0].gates[0]].dtype)
                 expected = np.asarray(layer(x))
                 got = numpy_output(layer, cells, x.astype(np.float64), model.keras_major)
                 diff, what = float(np.max(np.abs(got - expected))), "forward pass"
-            rows.append({"path": path, "what": what, "max_abs_diff": diff, "ok": diff <= tolerance})
-    return {"file": filename, "keras": which, "tolerance": tolerance, "layers": rows,
+            tol = tolerance_for(cells, tolerance)
+            rows.append({"path": path, "what": what, "max_abs_diff": diff, "tolerance": tol, "ok": diff <= tol})
+    return {"file": filename, "keras": which, "layers": rows,
             "ok": all(r["ok"] for r in rows)}

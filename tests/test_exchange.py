@@ -46,6 +46,15 @@ def test_npy_names_manifest_and_dtype(tmp_path):
     assert np.load(out / "bilstm" / "forward" / "W_f.npy").dtype == np.float32
 
 
+def test_float16_stays_float16(tmp_path):
+    out = tmp_path / "e"
+    assert run_cli("export", os.path.join(K3, "float16.keras"), "-o", out).exit_code == 0
+    for name in ("W_f", "U_f", "b_f"):
+        assert np.load(out / "lstm16" / f"{name}.npy").dtype == np.float16
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert {a["dtype"] for a in manifest["arrays"]} == {"float16"}
+
+
 def test_export_refuses_non_empty_dir_and_torch_gru_reset_after_false(tmp_path):
     (tmp_path / "x").write_text("keep me")
     r = run_cli("export", os.path.join(K3, "bidir.keras"), "-o", tmp_path)
