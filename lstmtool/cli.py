@@ -60,14 +60,13 @@ def inspect(model, patterns, stats, as_json, strict):
 
     with load(model) as m:
         data = inspect_model(m, patterns, stats)
-    if as_json:  # no rich here: scripts want the JSON fast
-        click.echo(json.dumps(data, indent=2))
-        for w in data["warnings"]:
-            click.echo(f"warning: {w}", err=True)
-    else:
-        from . import render
+    from . import textout
 
-        render.inspect(data, stats)
+    if as_json:
+        click.echo(json.dumps(data, indent=2))
+        textout.warn(data["warnings"])
+    else:
+        textout.inspect(data, stats)
     if strict and data["incomplete"]:
         raise LstmtoolError(f"{len(data['incomplete'])} recurrent cell(s) incomplete (--strict)")
 
@@ -78,12 +77,12 @@ def inspect(model, patterns, stats, as_json, strict):
 @click.option("--json", "as_json", is_flag=True)
 def explain(model, layer, as_json):
     """The cell's equations, written with this file's real slices."""
-    from . import load, render
+    from . import load, textout
     from .report import explain_data
 
     with load(model) as m:
         data = explain_data(m, m.cell(layer))
-    click.echo(json.dumps(data, indent=2)) if as_json else render.explain(data)
+    click.echo(json.dumps(data, indent=2)) if as_json else textout.explain(data)
 
 
 @cli.command()

@@ -1,4 +1,4 @@
-"""Rich rendering of the data report.py returns. Nothing here reads a file."""
+"""Rich rendering: matrices, edit plans. (inspect/explain: textout.py.) Nothing here reads a file."""
 from __future__ import annotations
 
 import numpy as np
@@ -13,73 +13,6 @@ console = Console(highlight=False, width=None if sys.stdout.isatty() else 200)
 
 def fmt_shape(shape) -> str:
     return "(" + ", ".join(str(s) for s in shape) + ")"
-
-
-def inspect(data: dict, stats=False):
-    c = console
-    c.print(f"[bold]{data['file']}[/]  format [cyan]{data['format']}[/]  Keras "
-            f"[cyan]{data['keras_version'] or 'unknown'}[/]  backend {data['backend'] or 'unknown'}")
-    if data["layers"]:
-        t = Table(title="layers", title_justify="left", box=None, pad_edge=False)
-        for col in ("layer", "class", "weights"):
-            t.add_column(col)
-        for lay in data["layers"]:
-            cls = lay["class"] + (" (opaque: not evaluated)" if lay["opaque"] else "")
-            t.add_row(lay["path"], cls, str(lay["weights"] or ""))
-        c.print(t)
-    for cell in data["cells"]:
-        flags = [f"units={cell['units']}", f"input_dim={cell['input_dim']}",
-                 f"activation={cell['activation']}", f"recurrent_activation={cell['recurrent_activation']}",
-                 f"use_bias={cell['use_bias']}"]
-        if cell["reset_after"] is not None:
-            flags.append(f"reset_after={cell['reset_after']}")
-        c.print(f"\n[bold green]{cell['path']}[/]  {cell['class']}  " + "  ".join(flags))
-        if cell["source"] != "config":
-            c.print(f"  [yellow]{cell['source']}[/]")
-        for name, ti in cell["tensors"].items():
-            c.print(f"  {name:<17} {fmt_shape(ti['shape']):<16} {ti['dtype']:<8} {ti['dataset']}")
-        t = Table(box=None, pad_edge=False)
-        for col in ("gate", "W (input kernel)", "U (recurrent kernel)", "b (bias)", "shapes W / U / b"):
-            t.add_column(col)
-        for row in cell["gate_table"]:
-            parts = [row.get(p) for p in ("W", "U", "b")]
-            shapes = " / ".join(fmt_shape(p["shape"]) if p else "-" for p in parts)
-            t.add_row(row["gate"], *[p["source"] if p else "-" for p in parts], shapes)
-        c.print(t)
-        if stats:
-            st = Table(box=None, pad_edge=False)
-            for col in ("gate", "part", "mean", "std", "min", "max", "L2"):
-                st.add_column(col, justify="right")
-            for row in cell["gate_table"]:
-                for p in ("W", "U", "b"):
-                    if p in row and "stats" in row[p]:
-                        s = row[p]["stats"]
-                        st.add_row(row["gate"], p, *[f"{s[k]:.4g}" for k in ("mean", "std", "min", "max", "l2")])
-            c.print(st)
-        for note in cell["notes"]:
-            c.print(f"  [dim]{note}[/]")
-    for inc in data["incomplete"]:
-        c.print(f"\n[bold red]{inc['path']}[/]  {inc['class']}  INCOMPLETE: {inc['problem']}")
-        for role, path in inc["present"].items():
-            c.print(f"  present: {role} {path}")
-    warn(data["warnings"])
-
-
-def warn(messages):
-    err = Console(stderr=True, highlight=False, width=None if sys.stderr.isatty() else 200)
-    for w in messages:
-        err.print(f"[yellow]warning:[/] {w}")
-
-
-def explain(data: dict):
-    console.print(f"[bold]{data['path']}[/] ({data['class']}, units={data['units']}, input_dim={data['input_dim']})")
-    for line in data["equations"]:
-        console.print("  " + line, markup=False)
-    console.print("shapes: " + ", ".join(f"{k} {fmt_shape(v)}" for k, v in data["shapes"].items()), markup=False)
-    for name, path in data["datasets"].items():
-        console.print(f"  {name} = {path}", markup=False)
-    for note in data["notes"]:
-        console.print(f"  note: {note}", markup=False)
 
 
 def matrix(title: str, array: np.ndarray, edge=6):

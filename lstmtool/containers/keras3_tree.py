@@ -45,7 +45,7 @@ class Tree:
         if real is None:
             return None
         check_safe_path(self.f, real)
-        return real if isinstance(self.f.get(real), h5py.Dataset) else None
+        return "/" + real.lstrip("/") if isinstance(self.f.get(real), h5py.Dataset) else None
 
     def children(self, path):
         prefix = self._norm(path) + "/" if self._norm(path) else ""
