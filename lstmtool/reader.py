@@ -16,7 +16,6 @@ from .containers import keras3_tree, legacy_h5
 from .containers.found import FoundCell
 from .containers.hdf5 import HDF5_MAGIC, refuse_external_links, text
 from .containers.infer import infer_legacy_layer
-from .containers.keras_zip import ZIP_MAGIC, KerasArchive
 from .errors import ModelError, UsageError
 from .layouts import build_cell, is_keras1
 from .model import Layer, Model
@@ -65,7 +64,7 @@ def sniff(filename: str) -> str:
         raise ModelError(f"{filename}: cannot read ({e.strerror})") from None
     if head == HDF5_MAGIC:
         return "hdf5"
-    if head[:4] == ZIP_MAGIC:
+    if head[:4] == b"PK\x03\x04":
         return "zip"
     if not head:
         raise ModelError(f"{filename}: empty file, not a Keras model")
@@ -91,6 +90,8 @@ def load(filename: str) -> Model:
     kind = sniff(filename)
     archive = None
     if kind == "zip":
+        from .containers.keras_zip import KerasArchive  # zipfile only when needed
+
         archive = KerasArchive(filename)
         h5 = open_h5(archive.weights_file, filename)
     else:

@@ -96,3 +96,17 @@ def test_bad_config_json(tmp_path):
     with h5py.File(p, "r+") as f:
         f.attrs["model_config"] = "{not json"
     one_line_error(run_cli("inspect", p), 1, "not valid JSON")
+
+
+def test_external_storage_refused(tmp_path):
+    import h5py
+    import numpy as np
+
+    (tmp_path / "secret.bin").write_bytes(np.zeros(16, np.float32).tobytes())
+    p = tmp_path / "ext.h5"
+    shutil.copy(os.path.join(K3, "lstm_gru.h5"), p)
+    with h5py.File(p, "r+") as f:
+        path = "model_weights/lstm/lstm/lstm_cell/bias"
+        del f[path]
+        f.create_dataset(path, shape=(16,), dtype="f4", external=[(str(tmp_path / "secret.bin"), 0, 64)])
+    one_line_error(run_cli("inspect", p), 1, "external file")

@@ -46,32 +46,19 @@ def refuse_external_links(group):
             raise ModelError(f"refusing HDF5 external link at {group.name.rstrip('/')}/{name} "
                              f"(points to {link.filename})")
         if isinstance(link, h5py.SoftLink):
-            continue  # may form cycles; resolved lookups are checked by check_safe_path
+            continue  # soft links point inside this file (and may form cycles)
         obj = group.get(name)
         if isinstance(obj, h5py.Group):
             refuse_external_links(obj)
 
 
 def check_safe_path(f: h5py.File, path: str):
-    """Refuse external links and external or virtual storage on the way to `path`."""
-    parts = [p for p in path.split("/") if p]
-    sofar = ""
-    for p in parts:
-        sofar = f"{sofar}/{p}"
-        link = f.get(sofar, getlink=True)
-        if link is None:
-            return
-        if isinstance(link, h5py.ExternalLink):
-            raise ModelError(f"refusing HDF5 external link at {sofar!r} (points to {link.filename})")
+    """Refuse a dataset whose data lives outside this file (external or virtual storage).
+
+    Links were already checked for the whole file by refuse_external_links at open."""
     obj = f.get(path)
     if isinstance(obj, h5py.Dataset):
         if obj.is_virtual:
             raise ModelError(f"refusing virtual dataset {path!r}: it reads other files")
         if obj.id.get_create_plist().get_external_count() > 0:
             raise ModelError(f"refusing dataset {path!r}: its data lives in an external file")
-
-
-def dataset_or_none(f: h5py.File, path: str):
-    check_safe_path(f, path)
-    obj = f.get(path)
-    return obj if isinstance(obj, h5py.Dataset) else None
