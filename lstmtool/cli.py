@@ -16,8 +16,24 @@ from .errors import LstmtoolError
 MODEL = click.argument("model", type=click.Path())
 
 
+# Commands defined in other modules, imported only when run or listed by --help.
+LAZY = {"set-forget-bias": "cli_edit", "set": "cli_edit", "scale": "cli_edit", "chrono-init": "cli_edit",
+        "export": "cli_edit", "import": "cli_edit"}
+
+
 class Group(click.Group):
-    """Turns lstmtool's errors into one line on stderr and an exit status, never a traceback."""
+    """Turns lstmtool's errors into one line on stderr and an exit status, never a traceback.
+    Loads the command modules listed in LAZY on first use."""
+
+    def list_commands(self, ctx):
+        return sorted(set(super().list_commands(ctx)) | set(LAZY))
+
+    def get_command(self, ctx, name):
+        if name in LAZY and name not in self.commands:
+            import importlib
+
+            importlib.import_module(f"{__package__}.{LAZY[name]}")
+        return super().get_command(ctx, name)
 
     def invoke(self, ctx):
         try:
@@ -136,5 +152,3 @@ def verify(model, tolerance, seed, as_json):
 def main(argv=None):
     cli.main(args=argv, prog_name="lstmtool")
 
-
-from . import cli_edit  # noqa: E402,F401  (registers the surgery commands)

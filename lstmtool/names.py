@@ -1,9 +1,10 @@
 """Layer-path matching and "did you mean" suggestions."""
-import difflib
 import fnmatch
 
 
 def suggest(name, candidates) -> str:
+    import difflib  # only on the error path
+
     close = difflib.get_close_matches(name, list(candidates), n=3, cutoff=0.4)
     if close:
         return "; did you mean " + ", ".join(repr(c) for c in close) + "?"

@@ -15,7 +15,6 @@ from .config import OPAQUE_CLASSES, parse_config_text
 from .containers import keras3_tree, legacy_h5
 from .containers.found import FoundCell
 from .containers.hdf5 import HDF5_MAGIC, refuse_external_links, text
-from .containers.infer import infer_legacy_layer
 from .errors import ModelError, UsageError
 from .layouts import build_cell, is_keras1
 from .model import Layer, Model
@@ -170,6 +169,8 @@ def _from_legacy(f, spec, entries, warnings):
     by_name = {e.name: e for e in entries}
     shape_of = lambda p: f[p].shape  # noqa: E731
     if spec is None:
+        from .containers.infer import infer_legacy_layer
+
         found = []
         for e in entries:
             found += infer_legacy_layer(e.name, e.weights, shape_of)

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from .cells import FAMILIES
 from .names import matches
 
 
@@ -81,6 +80,8 @@ def _operand(view, row=None) -> str:
 
 def explain_cell(cell) -> list:
     """The cell's equations written with this file's real slices, one string per line."""
+    from .cells import FAMILIES
+
     fam = FAMILIES[cell.family]
     act, rec = cell.activation, cell.recurrent_activation
     op = "*conv*" if cell.conv else "@"

@@ -15,7 +15,6 @@ import h5py
 from ..config import RNN_WRAPPERS, Spec
 from .found import FoundCell
 from .hdf5 import check_safe_path, text
-from .infer import infer_from_shapes
 
 ROLES = ("kernel", "recurrent_kernel", "bias")
 
@@ -158,6 +157,8 @@ def _numbered_key(name: str):
 
 
 def _inferred(tree: Tree, vars_path: str, path: str) -> FoundCell:
+    from .infer import infer_from_shapes
+
     tensors = vars_tensors(tree, vars_path, use_bias=True)
     shapes = {r: tree.f[p].shape for r, p in tensors.items() if p}
     if tensors["bias"] is None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from ..containers.found import FUSED_ROLES
 from ..config import activation_name, family_of, units_of
 from ..model import Cell
-from . import cudnn, fused, keras1
+from . import fused
 
 def is_keras1(found) -> bool:
     return any(role not in FUSED_ROLES for role in found.tensors)
@@ -48,9 +48,9 @@ def build_cell(found, shape_of, dtype_of, reader, keras_major) -> Cell:
     if found.ambiguous:
         raise ValueError(f"{found.path}: {found.ambiguous}")
     if is_keras1(found):
-        module = keras1
+        from . import keras1 as module
     elif class_name.startswith("CuDNN"):
-        module = cudnn
+        from . import cudnn as module
     else:
         module = fused
     cell = module.build(found, family, GATES[family], opts, shape_of, dtype_of)
