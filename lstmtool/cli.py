@@ -106,7 +106,8 @@ def explain(model, layer, as_json):
 @click.argument("layer")
 @click.option("--gate", "gates", multiple=True, help="Gate letter (i f c o / z r h); default all.")
 @click.option("--part", "parts", multiple=True, type=click.Choice(["W", "U", "b"]), help="Default all.")
-def show(model, layer, gates, parts):
+@click.option("--stored", is_flag=True, help="CuDNN cells: the blocks as stored, not the LSTM/GRU-equivalent.")
+def show(model, layer, gates, parts, stored):
     """Print gate matrices (large ones elided)."""
     from . import load, render
     from .errors import UsageError
@@ -116,8 +117,15 @@ def show(model, layer, gates, parts):
         for g in gates:
             if g not in cell.gates:
                 raise UsageError(f"{cell.path} has gates {', '.join(cell.gates)}, not {g!r}")
+        if stored and not cell.stored:
+            raise UsageError(f"{cell.path} is stored in Keras layout already; --stored is for CuDNN cells")
         for g in gates or cell.gates:
             for p in parts or ("W", "U", "b"):
+                if stored:
+                    for name, view in cell.stored.items():
+                        if name.split("_")[:2] == [p, g]:
+                            render.matrix(f"{cell.path} stored {name} = {view.source_text()}", view.numpy())
+                    continue
                 view = getattr(cell, p).get(g)
                 if view is not None:
                     label = f" [{view.label}]" if view.label else ""

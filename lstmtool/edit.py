@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .errors import UsageError
+from .errors import ModelError, UsageError
 from .names import matches, suggest
 from .reader import load
 from .writeback import Edit, apply
@@ -165,8 +165,8 @@ def plan_forget_bias(model_path, value, patterns=()) -> Plan:
         for inc in model.incomplete:
             if matches(inc.path, patterns):
                 plan.skipped.append((inc.path, f"incomplete in the file: {inc.problem}"))
-        if not plan.changes:
-            raise UsageError(f"{model_path}: no LSTM cell with a bias to edit"
+        if not plan.changes:  # nothing to do is a property of the model, not a usage error: exit 1
+            raise ModelError(f"{model_path}: no LSTM cell with a bias to edit"
                              + (f" (skipped: {'; '.join(p + ': ' + r for p, r in plan.skipped)})" if plan.skipped else ""))
 
     return _plan(model_path, fn)
@@ -203,7 +203,7 @@ def plan_chrono(model_path, tmax, seed=None, patterns=()) -> Plan:
             else:
                 plan.skipped.append((cell.path, "SimpleRNN has no gates"))
         if not plan.changes:
-            raise UsageError(f"{model_path}: no LSTM or GRU cell with a bias to initialise")
+            raise ModelError(f"{model_path}: no LSTM or GRU cell with a bias to initialise")
 
     return _plan(model_path, fn)
 

@@ -58,6 +58,9 @@ def inspect(data: dict, stats=False):
             rows.append([row["gate"], *[p["source"] if p else "-" for p in parts],
                          " / ".join(fmt_shape(p["shape"]) if p else "-" for p in parts)])
         out += columns(rows, ("gate", "W (input kernel)", "U (recurrent kernel)", "b (bias)", "shapes W / U / b"))
+        if cell.get("stored"):
+            out.append("  as stored (cuDNN layout; the table above is the LSTM/GRU-equivalent):")
+            out += columns([(name, v["source"], fmt_shape(v["shape"])) for name, v in cell["stored"].items()], indent="    ")
         if stats:
             srows = [(row["gate"], p, *[f"{row[p]['stats'][k]:.4g}" for k in ("mean", "std", "min", "max", "l2")])
                      for row in cell["gate_table"] for p in ("W", "U", "b") if p in row and "stats" in row[p]]

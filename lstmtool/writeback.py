@@ -18,12 +18,12 @@ import os
 import shutil
 import struct
 import tempfile
-import zlib
 from dataclasses import dataclass
 
 import h5py
 import numpy as np
 
+from .containers import crc32
 from .containers.keras_zip import WEIGHTS_MEMBER, Window, member_data_offset
 from .errors import UsageError, WriteError
 
@@ -113,17 +113,10 @@ def temp_beside(path):
     return tmp
 
 
-def fix_zip_crc(tmp, target: Target):
-    """Recompute the weights member's CRC-32 and store it in both zip headers."""
+def store_zip_crc(tmp, target: Target, crc: int):
+    """Write the weights member's new CRC-32 into both zip headers."""
     info = target.zip_info
-    crc = 0
     with open(tmp, "r+b") as fh:
-        fh.seek(target.offset)
-        left = info.file_size
-        while left:
-            block = fh.read(min(left, 1 << 22))
-            crc = zlib.crc32(block, crc)
-            left -= len(block)
         packed = struct.pack("<I", crc & 0xFFFFFFFF)
         fh.seek(info.header_offset + 14)
         fh.write(packed)
@@ -188,12 +181,17 @@ def apply(src, edits, out=None, backup=False, check=None):
     try:
         copy_file(src, tmp)
         if writes is not None:
+            changes = []  # (offset in the zip member, old bytes, new bytes) for its CRC
             with open(tmp, "r+b") as fh:
                 for offset, data in writes:
+                    if target.zip_info is not None:
+                        fh.seek(offset)
+                        changes.append((offset - target.offset, fh.read(len(data)), data))
                     fh.seek(offset)
                     fh.write(data)
             if target.zip_info is not None:
-                fix_zip_crc(tmp, target)
+                info = target.zip_info
+                store_zip_crc(tmp, target, crc32.updated(info.CRC, info.file_size, changes))
         else:
             with h5py.File(tmp, "r+") as f:
                 for e in edits:

@@ -137,7 +137,7 @@ def test_incomplete_cell_is_never_edited(realworld, tmp_path):
     r = run_cli("set", work, "bidirectional/forward:b_f", "1")
     assert r.exit_code == 2 and "incomplete" in r.stderr
     r = run_cli("set-forget-bias", "1", work)
-    assert r.exit_code == 2 and "incomplete" in r.stderr
+    assert r.exit_code == 1 and "incomplete" in r.stderr
     assert work.read_bytes() == before
 
 
@@ -217,3 +217,15 @@ def test_verify_realworld(realworld, name):
 
     result = verify_file(os.path.join(realworld, name))
     assert result["ok"], result
+
+
+def test_cudnn_shows_stored_and_equivalent(realworld):
+    path = os.path.join(realworld, "depression-cudnn/covarep_cudnnlstm_min_model.h5")
+    r = run_cli("inspect", path)
+    assert "bias[84:168] + bias[420:504]" in r.stdout and "b_f_recurrent  bias[420:504]" in r.stdout
+    r = run_cli("show", path, "lstm_cell", "--gate", "f", "--part", "b", "--stored")
+    assert r.exit_code == 0 and "stored b_f_input = bias[84:168]" in r.stdout
+    with lstmtool.load(path) as m:
+        cell = m.cell("lstm_cell")
+        summed = cell.stored["b_f_input"].numpy() + cell.stored["b_f_recurrent"].numpy()
+        assert np.array_equal(cell.b["f"].numpy(), summed)
