@@ -80,6 +80,35 @@ def parse_layer(d: dict) -> Spec:
     return spec
 
 
+def walk_cells(spec: Spec, path: str, where, addressing) -> list:
+    """Every recurrent cell under `spec`, in config order, as `addressing.cell(...)` makes it.
+
+    The walk is the same for every container; only where a child's weights sit differs.
+    `where` is the container's address of `spec`'s weights (a weight list in legacy HDF5,
+    a tree path in Keras 3), and `addressing` derives the children's addresses:
+    sublayers(spec, where) -> [(sub, where)], halves(where) -> (forward, backward),
+    wrapped(where), stacked(cells, where) -> [where], single_cell(where),
+    cell(spec, where, path).
+    """
+    if spec.is_model:
+        return [c for sub, w in addressing.sublayers(spec, where)
+                for c in walk_cells(sub, f"{path}/{sub.name}".lstrip("/"), w, addressing)]
+    if spec.class_name == "Bidirectional" and spec.inner is not None:
+        forward, backward = addressing.halves(where)
+        return (walk_cells(spec.inner, f"{path}/forward", forward, addressing)
+                + walk_cells(spec.backward or spec.inner, f"{path}/backward", backward, addressing))
+    if spec.class_name == "TimeDistributed" and spec.inner is not None:
+        return walk_cells(spec.inner, path, addressing.wrapped(where), addressing)
+    if len(spec.cells) > 1:  # RNN(StackedRNNCells([...])): stacking order is config order
+        return [addressing.cell(cell, w, f"{path}/cell_{k}")
+                for k, (cell, w) in enumerate(zip(spec.cells, addressing.stacked(spec.cells, where)))]
+    if spec.cells and spec.class_name in RNN_WRAPPERS:  # RNN(cell)
+        return walk_cells(spec.cells[0], path, where, addressing)
+    if spec.family:
+        return [addressing.cell(spec, addressing.single_cell(where), path)]
+    return []
+
+
 def units_of(cfg: dict):
     """units (Keras 2/3), output_dim (Keras 1), filters (ConvLSTM)."""
     for key in ("units", "output_dim", "filters"):

@@ -40,7 +40,7 @@ def safe_relpath(key: str) -> str:
     return os.path.join(*parts)
 
 
-def describe(model, cells, key, array, layout):
+def describe(cells, key, array, layout):
     """Manifest entry: where an exported array came from."""
     entry = {"key": key, "shape": list(array.shape), "dtype": str(array.dtype), "layout": layout}
     cell = next((c for c in cells if key.startswith(c.path + "/")), cells[0])
@@ -93,7 +93,7 @@ def export_model(model_path, out_dir, patterns=(), fmt=None, layout="keras", for
         for path, cells in groups:
             arrays = module.export_group(path, cells)
             for key, array in arrays.items():
-                entry = describe(model, cells, f"{path}/{key}" if layout == "torch" else key, array, layout)
+                entry = describe(cells, f"{path}/{key}" if layout == "torch" else key, array, layout)
                 if fmt == "npy" and layout != "torch":
                     entry["file"] = safe_relpath(key) + ".npy"
                     os.makedirs(os.path.dirname(os.path.join(out_dir, entry["file"])) or out_dir, exist_ok=True)

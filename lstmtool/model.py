@@ -71,9 +71,8 @@ class GateView:
             return np.stack(arrays)
         return arrays[0] if len(arrays) == 1 else sum(arrays[1:], arrays[0])
 
-    __array__ = lambda self, dtype=None, copy=None: (  # noqa: E731
-        self.numpy() if dtype is None else self.numpy().astype(dtype)
-    )
+    def __array__(self, dtype=None, copy=None):
+        return self.numpy() if dtype is None else self.numpy().astype(dtype)
 
     def source_text(self) -> str:
         """e.g. `kernel[:, 4:8]`, or `bias[4:8] + bias[20:24]`."""
@@ -136,6 +135,8 @@ class Model:
     cells: list
     warnings: list
     store: object = field(repr=False, default=None)
+    incomplete: list = field(default_factory=list)  # cells named by the file but not fully stored
+    keras_major: Optional[int] = None  # 1, 2, 3: which Keras wrote it (None: unknown)
 
     def cell(self, path: str) -> Cell:
         for c in self.cells:

@@ -135,9 +135,7 @@ def _read(filename, store, archive) -> Model:
             incomplete.append(Incomplete(fc.path, fc.class_name or "?", str(e).split(": ", 1)[-1], present))
             warnings.append(f"incomplete cell {e}")
     model = Model(filename, fmt, version, backend, spec.config if spec else None, layers, cells,
-                  warnings, store)
-    model.incomplete = incomplete
-    model.keras_major = major
+                  warnings, store, incomplete, major)
     _activation_warnings(model)
     return model
 
@@ -162,7 +160,7 @@ def _from_tree(f, spec) -> list:
     tree = keras3_tree.Tree(f)
     if spec is None:
         return keras3_tree.infer(tree)
-    return keras3_tree.locate(tree, spec, "", "") if spec.is_model else keras3_tree.locate(tree, spec, "", spec.name)
+    return keras3_tree.locate(tree, spec, "" if spec.is_model else spec.name)
 
 
 def _from_legacy(f, spec, entries, warnings):

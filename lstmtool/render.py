@@ -1,18 +1,16 @@
 """Rich rendering: matrices, edit plans. (inspect/explain: textout.py.) Nothing here reads a file."""
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 from rich.console import Console
 from rich.table import Table
 
-import sys
+from .textout import fmt_shape
 
 # Piped output keeps whole lines (wide tables) instead of wrapping at 80 columns.
 console = Console(highlight=False, width=None if sys.stdout.isatty() else 200)
-
-
-def fmt_shape(shape) -> str:
-    return "(" + ", ".join(str(s) for s in shape) + ")"
 
 
 def matrix(title: str, array: np.ndarray, edge=6):

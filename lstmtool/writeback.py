@@ -13,6 +13,7 @@ h5py on the temporary copy instead.
 """
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import shutil
@@ -73,11 +74,16 @@ class Target:
                                      "lstmtool edits only archives as Keras writes them (stored)")
                 self.offset = member_data_offset(fh, self.zip_info)
 
-    def open_h5(self, filename, mode="r"):
+    @contextlib.contextmanager
+    def open_h5(self, filename):
+        """The weights HDF5 of `filename` (a copy of the target), read-only; closes all it opens."""
         if self.zip_info is None:
-            return h5py.File(filename, mode)
-        raw = open(filename, "rb")
-        return h5py.File(Window(raw, self.offset, self.zip_info.file_size), "r")
+            with h5py.File(filename, "r") as f:
+                yield f
+            return
+        with Window(open(filename, "rb"), self.offset, self.zip_info.file_size) as window:
+            with h5py.File(window, "r") as f:
+                yield f
 
 
 def plan_raw(target: Target, edits):

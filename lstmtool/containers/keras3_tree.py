@@ -12,7 +12,7 @@ import re
 
 import h5py
 
-from ..config import RNN_WRAPPERS, Spec
+from ..config import Spec, walk_cells
 from .found import FoundCell
 from .hdf5 import check_safe_path, text
 
@@ -87,30 +87,34 @@ def vars_tensors(tree: Tree, vars_path: str, use_bias=True) -> dict:
     return {role: tree.dataset(f"{vars_path}/{k}") for k, role in enumerate(roles)}
 
 
-def locate(t: Tree, spec: Spec, tree: str, path: str) -> list:
-    """Cells of `spec`, whose state sits at tree path `tree` (no trailing slash)."""
-    if spec.is_model:
-        out = []
-        for sub, name in numbered(spec.layers):
-            out += locate(t, sub, f"{tree}/layers/{name}", f"{path}/{sub.name}".lstrip("/"))
-        return out
-    if spec.class_name == "Bidirectional" and spec.inner is not None:
-        return locate(t, spec.inner, f"{tree}/forward_layer", f"{path}/forward") + locate(
-            t, spec.backward or spec.inner, f"{tree}/backward_layer", f"{path}/backward"
-        )
-    if spec.class_name == "TimeDistributed" and spec.inner is not None:
-        return locate(t, spec.inner, f"{tree}/layer", path)
-    if spec.cells and (spec.class_name in RNN_WRAPPERS or len(spec.cells) > 1):
-        if len(spec.cells) == 1:
-            cell = spec.cells[0]
-            return [cell_at(t, cell, f"{tree}/cell/vars", path)]
-        return [
-            cell_at(t, cell, f"{tree}/cell/cells/{name}/vars", f"{path}/cell_{k}")
-            for k, (cell, name) in enumerate(numbered(spec.cells))
-        ]
-    if spec.family:
-        return [cell_at(t, spec, f"{tree}/cell/vars", path)]
-    return []
+class Addressing:
+    """Where a cell's weights sit in the Keras 3 tree: a path, by class-derived names."""
+
+    def __init__(self, tree: Tree):
+        self.tree = tree
+
+    def sublayers(self, spec, where):
+        return [(sub, f"{where}/layers/{name}") for sub, name in numbered(spec.layers)]
+
+    def halves(self, where):
+        return f"{where}/forward_layer", f"{where}/backward_layer"
+
+    def wrapped(self, where):
+        return f"{where}/layer"
+
+    def stacked(self, cells, where):
+        return [f"{where}/cell/cells/{name}/vars" for _, name in numbered(cells)]
+
+    def single_cell(self, where):
+        return f"{where}/cell/vars"
+
+    def cell(self, spec, vars_path, path):
+        return cell_at(self.tree, spec, vars_path, path)
+
+
+def locate(tree: Tree, spec: Spec, path: str = "") -> list:
+    """Cells of the model `spec`, whose state is the whole tree."""
+    return walk_cells(spec, path, "", Addressing(tree))
 
 
 def cell_at(tree: Tree, spec: Spec, vars_path: str, path: str) -> FoundCell:

@@ -7,7 +7,7 @@ another layer entirely).
 """
 from __future__ import annotations
 
-from ..config import RNN_WRAPPERS, Spec
+from ..config import Spec, walk_cells
 from .found import FoundCell, components, roles_for
 from .hdf5 import check_safe_path, text, text_list
 
@@ -37,7 +37,6 @@ def read_layers(f, warnings: list) -> list:
         if group is None:
             layers.append(LegacyLayer(name, None, [], missing_group=True))
             continue
-        check_safe_path(f, group.name)
         seen, weights = set(), []
         for wn in text_list(group, "weight_names"):
             path = f"{group.name}/{wn}"
@@ -68,35 +67,42 @@ def attr_text(f, name):
     return None
 
 
-def assign(spec: Spec, weights: list, path: str) -> list:
-    """Split a layer's weight list among its recurrent cells, following the config."""
-    if spec.is_model:
-        out = []
-        for sub in spec.layers:
-            mine = [w for w in weights if sub.name in components(w[0])]
-            out += assign(sub, mine, f"{path}/{sub.name}")
-        return out
-    if spec.class_name == "Bidirectional" and spec.inner is not None:
+class Addressing:
+    """Where a cell's weights sit in legacy HDF5: a slice of its layer's weight list.
+
+    Split by name where names tell (`forward_...`, an inner layer's name), else by
+    position, which is how Keras itself loads them."""
+
+    def sublayers(self, spec, weights):
+        return [(sub, [w for w in weights if sub.name in components(w[0])]) for sub in spec.layers]
+
+    def halves(self, weights):
         fw = [w for w in weights if any(c.startswith("forward") for c in components(w[0]))]
         bw = [w for w in weights if any(c.startswith("backward") for c in components(w[0]))]
         if not fw or not bw or len(fw) + len(bw) != len(weights):
             half = len(weights) // 2
             fw, bw = weights[:half], weights[half:]
-        return assign(spec.inner, fw, f"{path}/forward") + assign(
-            spec.backward or spec.inner, bw, f"{path}/backward"
-        )
-    if spec.class_name == "TimeDistributed" and spec.inner is not None:
-        return assign(spec.inner, weights, path)
-    if spec.cells and (spec.class_name in RNN_WRAPPERS or len(spec.cells) > 1):
-        if len(spec.cells) == 1:
-            return assign(spec.cells[0], weights, path)
+        return fw, bw
+
+    def wrapped(self, weights):
+        return weights
+
+    def stacked(self, cells, weights):
         out, pos = [], 0
-        for k, cell in enumerate(spec.cells):
+        for cell in cells:
             n = 2 + bool(cell.config.get("use_bias", True))
-            out += assign(cell, weights[pos: pos + n], f"{path}/cell_{k}")
+            out.append(weights[pos: pos + n])
             pos += n
         return out
-    if spec.family:
+
+    def single_cell(self, weights):
+        return weights
+
+    def cell(self, spec, weights, path):
         use_bias = bool(spec.config.get("use_bias", spec.config.get("bias", True)))
-        return [FoundCell(path, spec.class_name, spec, roles_for(weights, use_bias))]
-    return []
+        return FoundCell(path, spec.class_name, spec, roles_for(weights, use_bias))
+
+
+def assign(spec: Spec, weights: list, path: str) -> list:
+    """Split a layer's weight list among its recurrent cells, following the config."""
+    return walk_cells(spec, path, weights, Addressing())
