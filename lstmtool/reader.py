@@ -119,7 +119,7 @@ def _read(filename, store, archive) -> Model:
         fmt = "legacy-h5" if "model_weights" in f else "legacy-h5-weights"
         version, backend = legacy_h5.attr_text(f, "keras_version"), legacy_h5.attr_text(f, "backend")
         entries = legacy_h5.read_layers(f, warnings)
-        found, layers = _from_legacy(f, spec, entries, warnings)
+        found, layers = _from_legacy(f, spec, entries)
     else:
         raise ModelError(f"{filename}: HDF5 file but not a Keras model (no layer_names, model_weights or layers)")
 
@@ -144,7 +144,7 @@ def _parse(config_text, filename):
     if config_text is None:
         return None
     try:
-        return parse_config_text(text(config_text) if not isinstance(config_text, str) else config_text)
+        return parse_config_text(text(config_text))
     except (ValueError, TypeError, AttributeError) as e:
         raise ModelError(f"{filename}: model config is not valid JSON ({e})") from None
 
@@ -163,7 +163,7 @@ def _from_tree(f, spec) -> list:
     return keras3_tree.locate(tree, spec, "" if spec.is_model else spec.name)
 
 
-def _from_legacy(f, spec, entries, warnings):
+def _from_legacy(f, spec, entries):
     by_name = {e.name: e for e in entries}
     shape_of = lambda p: f[p].shape  # noqa: E731
     if spec is None:
@@ -174,20 +174,8 @@ def _from_legacy(f, spec, entries, warnings):
             found += infer_legacy_layer(e.name, e.weights, shape_of)
         layers = [Layer(e.name, "?", len(e.weights)) for e in entries]
         return found, layers
-    found = []
     subs = spec.layers if spec.is_model else [spec]
-    for sub in subs:
-        entry = by_name.get(sub.name)
-        weights = entry.weights if entry else []
-        cells = legacy_h5.assign(sub, weights, sub.name)
-        if entry is None or entry.missing_group:
-            for c in cells:
-                c.tensors = {r: None for r in ("kernel", "recurrent_kernel", "bias")}
-        if entry is not None and len({w for w, _ in weights}) < len(weights):
-            for c in cells:  # never guess which half owns the datasets that did survive
-                c.ambiguous = (f"layer {sub.name!r} repeats its weight names, so the file cannot say "
-                               "which cell the surviving datasets belong to")
-        found += cells
+    found = [c for sub in subs for c in legacy_h5.cells_of(sub, by_name.get(sub.name))]
     layers = [Layer(s.name, s.class_name, len(by_name[s.name].weights) if s.name in by_name else 0,
                     opaque=s.class_name in OPAQUE_CLASSES) for s in subs]
     return found, layers

@@ -175,8 +175,9 @@ def copy_file(src, dst):
 
 def apply(src, edits, out=None, backup=False, check=None):
     """Write `edits` to a copy of `src` and rename it over `out` (default: `src`)."""
-    out = out or src
-    in_place = os.path.abspath(out) == os.path.abspath(src)
+    # In place through a symlink edits the file it points to, and leaves the link a link.
+    out = os.path.realpath(out or src)
+    in_place = out == os.path.realpath(src)
     if os.path.exists(out) and not (os.stat(out).st_mode & 0o222 and os.access(out, os.W_OK)):
         raise WriteError(f"{out}: file is read-only; nothing written")
     target = Target(src)
@@ -204,7 +205,7 @@ def apply(src, edits, out=None, backup=False, check=None):
                     f[e.dataset][e.index] = e.values
         with open(tmp, "rb+") as fh:
             os.fsync(fh.fileno())
-        shutil.copymode(src, tmp)
+        keep_owner_and_mode(src, tmp)
         read_back(tmp, target, edits)
         if check is not None:
             check(tmp)
@@ -223,6 +224,15 @@ def apply(src, edits, out=None, backup=False, check=None):
             raise WriteError(f"writing {out} failed ({reason}); the original is unchanged") from None
         raise
     return out
+
+
+def keep_owner_and_mode(src, tmp):
+    shutil.copymode(src, tmp)
+    st = os.stat(src)
+    try:
+        os.chown(tmp, st.st_uid, st.st_gid)
+    except PermissionError:
+        pass  # only root may give a file away; the user keeps what they could create
 
 
 def read_back(tmp, target, edits):

@@ -180,3 +180,49 @@ def test_chrono_init_lstm_and_gru(tmp_path):
     gru_layer = model.get_layer("gru")
     z_keras = 1 / (1 + np.exp(-(np.array(gru_layer.cell.bias)[0, :3] + np.array(gru_layer.cell.bias)[1, :3])))
     assert np.all(z_keras > 0.5)
+
+
+def test_in_place_through_symlink_edits_the_target(tmp_path):
+    real = tmp_path / "real.h5"
+    shutil.copy(os.path.join(FIXTURES, "keras3", "lstm_gru.h5"), real)
+    link = tmp_path / "link.h5"
+    link.symlink_to(real)
+    assert run_cli("set-forget-bias", "1", link).exit_code == 0
+    assert link.is_symlink()
+    with lstmtool.load(real) as m:
+        assert np.all(m.cell("lstm").b["f"].numpy() == 1)
+
+
+def test_owner_and_mode_kept(tmp_path):
+    work = tmp_path / "m.h5"
+    shutil.copy(os.path.join(FIXTURES, "keras3", "lstm_gru.h5"), work)
+    os.chmod(work, 0o640)
+    if os.geteuid() == 0:
+        os.chown(work, 65534, 65534)
+    before = os.stat(work)
+    assert run_cli("set-forget-bias", "1", work).exit_code == 0
+    after = os.stat(work)
+    assert (after.st_mode, after.st_uid, after.st_gid) == (before.st_mode, before.st_uid, before.st_gid)
+    assert after.st_ino != before.st_ino  # a new file was renamed into place
+
+
+def test_several_models_and_verify_flag(tmp_path):
+    a, b = tmp_path / "a.keras", tmp_path / "b.h5"
+    shutil.copy(os.path.join(FIXTURES, "keras3", "lstm_gru.keras"), a)
+    shutil.copy(os.path.join(FIXTURES, "tfkeras", "bidir.h5"), b)
+    r = run_cli("set-forget-bias", "0.5", a, b, "--verify")
+    assert r.exit_code == 0, r.stderr
+    for p in (a, b):
+        with lstmtool.load(p) as m:
+            assert all(np.all(c.b["f"].numpy() == np.float32(0.5)) for c in m.cells if c.family == "lstm")
+
+
+def test_import_dry_run_writes_nothing(tmp_path):
+    src = os.path.join(FIXTURES, "keras3", "lstm_gru.keras")
+    assert run_cli("export", src, "-o", tmp_path / "e").exit_code == 0
+    work = tmp_path / "m.keras"
+    shutil.copy(src, work)
+    assert run_cli("scale", work, "lstm:U_*", "2").exit_code == 0
+    before = work.read_bytes()
+    r = run_cli("import", work, tmp_path / "e", "--dry-run")
+    assert r.exit_code == 0 and "dry run" in r.stdout and work.read_bytes() == before

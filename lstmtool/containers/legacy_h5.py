@@ -8,7 +8,7 @@ another layer entirely).
 from __future__ import annotations
 
 from ..config import Spec, walk_cells
-from .found import FoundCell, components, roles_for
+from .found import FUSED_ROLES, FoundCell, components, roles_for
 from .hdf5 import check_safe_path, text, text_list
 
 
@@ -18,6 +18,7 @@ class LegacyLayer:
         self.group_path = group_path
         self.weights = weights  # [(weight name, dataset path or None)]
         self.missing_group = missing_group
+        self.repeated = len({w for w, _ in weights}) < len(weights)  # names listed twice
 
 
 def weights_root(f):
@@ -101,6 +102,21 @@ class Addressing:
     def cell(self, spec, weights, path):
         use_bias = bool(spec.config.get("use_bias", spec.config.get("bias", True)))
         return FoundCell(path, spec.class_name, spec, roles_for(weights, use_bias))
+
+
+def cells_of(spec: Spec, layer) -> list:
+    """Cells of top-level layer `spec` from its LegacyLayer, marking what a damaged file lacks.
+
+    Nothing is invented: a missing group leaves the cells without tensors, and repeated
+    weight names (datasets overwritten at save) leave it unknown whose data survived."""
+    cells = assign(spec, layer.weights if layer else [], spec.name)
+    for cell in cells:
+        if layer is None or layer.missing_group:
+            cell.tensors = {role: None for role in cell.tensors or FUSED_ROLES}
+        elif layer.repeated:
+            cell.ambiguous = (f"layer {spec.name!r} repeats its weight names, so the file cannot say "
+                              "which cell the surviving datasets belong to")
+    return cells
 
 
 def assign(spec: Spec, weights: list, path: str) -> list:
