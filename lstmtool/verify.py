@@ -36,6 +36,8 @@ def find_layer(kmodel, path):
     layer = kmodel
     for name in path.split("/"):
         layer = layer.get_layer(name)
+    while type(layer).__name__ == "TimeDistributed":
+        layer = layer.layer  # the wrapped RNN holds the weights and runs on (batch, T, in)
     return layer
 
 

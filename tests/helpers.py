@@ -90,6 +90,8 @@ def lstm_cells(k, model):
         if isinstance(layer, k.Model):
             for sub in layer.layers:
                 walk(sub)
+        elif isinstance(layer, k.layers.TimeDistributed):
+            walk(layer.layer)
         elif isinstance(layer, k.layers.Bidirectional):
             walk(layer.forward_layer)
             walk(layer.backward_layer)

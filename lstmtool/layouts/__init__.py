@@ -55,7 +55,10 @@ def build_cell(found, shape_of, dtype_of, reader, keras_major) -> Cell:
         module = fused
     cell = module.build(found, family, GATES[family], opts, shape_of, dtype_of)
     if found.source != "config" and family == "gru" and cell.reset_after is None:
-        cell.reset_after = "bias" in cell.tensors and len(cell.tensors["bias"].shape) == 2
+        # a (2, 3u) bias means reset_after=True, (3u,) False; with no bias the file cannot
+        # tell, and the note says so: assume the Keras 3 / TF2 default, True
+        bias = cell.tensors.get("bias")
+        cell.reset_after = len(bias.shape) == 2 if bias is not None else True
     if opts["units"] is not None and opts["units"] != cell.units:
         raise ValueError(f"{found.path}: config says {opts['units']} units, tensors hold {cell.units}")
     for views in (cell.W, cell.U, cell.b, cell.stored):
