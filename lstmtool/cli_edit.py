@@ -27,10 +27,14 @@ def write_options(fn):
 
 
 def finish(plans, outs, dry_run, backup, verify_after):
-    from . import render
+    from . import render, textout
     from .edit import write
+    from .writeback import leftovers
 
     for plan, out in zip(plans, outs):
+        stale = leftovers(out or plan.model)
+        if stale:  # never deleted for the user: another lstmtool may still be writing it
+            textout.warn([f"{p} was left by an interrupted lstmtool run; it is safe to delete" for p in stale])
         render.plan(plan, dry_run)
         if not dry_run:
             write(plan, out=out, backup=backup, verify=verify_after)

@@ -105,6 +105,20 @@ def plan_raw(target: Target, edits):
     return writes
 
 
+def leftovers(path) -> list:
+    """Temporary files an interrupted run (killed, power cut) left beside `path`."""
+    directory = os.path.dirname(os.path.abspath(path))
+    stem = os.path.splitext(os.path.basename(path))[0]
+    if os.path.basename(path).endswith(".weights.h5"):
+        stem = os.path.basename(path)[: -len(".weights.h5")]
+    try:
+        names = os.listdir(directory)
+    except OSError:
+        return []
+    return sorted(os.path.join(directory, n) for n in names
+                  if n.startswith(f".{stem}.") and ".lstmtool-tmp" in n)
+
+
 def temp_beside(path):
     directory = os.path.dirname(os.path.abspath(path))
     name = os.path.basename(path)

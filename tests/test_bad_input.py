@@ -110,3 +110,23 @@ def test_external_storage_refused(tmp_path):
         del f[path]
         f.create_dataset(path, shape=(16,), dtype="f4", external=[(str(tmp_path / "secret.bin"), 0, 64)])
     one_line_error(run_cli("inspect", p), 1, "external file")
+
+
+def test_zip_bomb_refused(tmp_path):
+    p = tmp_path / "bomb.keras"
+    with zipfile.ZipFile(p, "w", compression=zipfile.ZIP_DEFLATED) as z:
+        z.writestr("config.json", "{}")
+        z.writestr("model.weights.h5", b"\0" * (50 << 20))
+    one_line_error(run_cli("inspect", p), 1, "zip bomb")
+
+
+def test_compressed_weights_member_is_still_readable(tmp_path):
+    src = os.path.join(K3, "lstm_gru.keras")
+    p = tmp_path / "deflated.keras"
+    with zipfile.ZipFile(src) as zin, zipfile.ZipFile(p, "w", compression=zipfile.ZIP_DEFLATED) as zout:
+        for info in zin.infolist():
+            zout.writestr(info.filename, zin.read(info.filename))
+    r = run_cli("inspect", p, "--json")
+    assert r.exit_code == 0 and '"lstm"' in r.stdout
+    r = run_cli("set-forget-bias", "1", p)
+    assert r.exit_code == 2 and "compressed" in r.stderr

@@ -74,6 +74,12 @@ def test_sigkill_never_leaves_a_half_written_model(tmp_path, big_model):
         assert data in (original, new), f"trial {trial}: model is neither the original nor the new file"
         outcomes["original" if data == original else "new"] += 1
         killed_with_temp += temp_present and data == original
+    stale = [n for n in os.listdir(tmp_path) if "lstmtool-tmp" in n]
+    if not stale:  # make one, as a kill during the copy does
+        (tmp_path / ".m.1234.lstmtool-tmp.h5").write_bytes(b"partial")
+    work.write_bytes(original)
+    r = subprocess.run(CMD + [str(work)], capture_output=True, text=True, cwd=ROOT)
+    assert r.returncode == 0 and "left by an interrupted lstmtool run" in r.stderr
     print(f"\nSIGKILL trials: {trials}; original kept {outcomes['original']}, new complete {outcomes['new']}, "
           f"killed while the temporary copy existed {killed_with_temp}")
     assert killed_with_temp >= 5 and outcomes["new"] >= 1 and outcomes["original"] >= 5

@@ -92,6 +92,10 @@ class KerasArchive:
             self.weights_file = Window(raw, self.weights_offset, self.info.file_size)
         else:  # not what Keras writes, but readable: decompress into memory
             raw.close()
+            ratio = self.info.file_size / max(1, self.info.compress_size)
+            if ratio > 200:
+                raise ModelError(f"{filename}: refusing {WEIGHTS_MEMBER}: it would expand {ratio:.0f}x "
+                                 f"to {self.info.file_size} bytes (a zip bomb?)")
             self.weights_offset = None
             self.weights_file = io.BytesIO(self.zf.read(WEIGHTS_MEMBER))
 
