@@ -101,14 +101,14 @@ def export_model(model_path, out_dir, patterns=(), fmt=None, layout="keras", for
                 else:
                     entry["file"] = (safe_relpath(path) + ".safetensors") if layout == "torch" else f"{BUNDLE}.{fmt}"
                 manifest["arrays"].append(entry)
+                if progress:
+                    progress.advance(array.nbytes)
             if layout == "torch":
                 target = os.path.join(out_dir, safe_relpath(path) + ".safetensors")
                 os.makedirs(os.path.dirname(target) or out_dir, exist_ok=True)
                 st.save(target, arrays, {"format": "pt", "module": module.MODULE[cells[0].family]})
             else:
                 bundle.update(arrays)
-            if progress:
-                progress.advance(sum(a.nbytes for a in arrays.values()))
         if fmt == "npz" and layout != "torch":
             np.savez(os.path.join(out_dir, f"{BUNDLE}.npz"), **bundle)
         elif fmt == "safetensors" and layout != "torch":
