@@ -14,7 +14,7 @@ import h5py
 from .config import OPAQUE_CLASSES, parse_config_text
 from .containers import keras3_tree, legacy_h5
 from .containers.found import FoundCell
-from .containers.hdf5 import HDF5_MAGIC, refuse_external_links, text
+from .containers.hdf5 import HDF5_MAGIC, scan, text
 from .errors import ModelError, UsageError
 from .layouts import build_cell, is_keras1
 from .model import Layer, Model
@@ -105,7 +105,7 @@ def load(filename: str) -> Model:
 
 def _read(filename, store, archive) -> Model:
     f, warnings = store.h5, []
-    refuse_external_links(f)
+    datasets = scan(f)
     if archive is not None:
         fmt, version, backend = "keras-zip", archive.metadata.get("keras_version"), None
         spec = _parse(archive.config_text, filename)
@@ -123,6 +123,7 @@ def _read(filename, store, archive) -> Model:
     else:
         raise ModelError(f"{filename}: HDF5 file but not a Keras model (no layer_names, model_weights or layers)")
 
+    warnings += unclaimed_recurrent(datasets, found)
     major = keras_major(version)
     if major is None and any(is_keras1(fc) for fc in found):
         major = 1  # Keras 1 per-gate names; Keras 1 often wrote no version attribute
@@ -138,6 +139,19 @@ def _read(filename, store, archive) -> Model:
                   warnings, store, incomplete, major)
     _activation_warnings(model)
     return model
+
+
+RECURRENT_NAME = re.compile(r"(^|/)recurrent_kernel(:\d+)?$|/cell/vars/1$|/cells/[^/]+/vars/1$")
+
+
+def unclaimed_recurrent(datasets, found) -> list:
+    """Warn about weights that look recurrent but no known cell class claims (custom
+    layers or cells): lstmtool shows them as they are and never guesses their gates."""
+    claimed = {p.lstrip("/") for fc in found for p in fc.tensors.values() if p}
+    odd = [n for n in datasets if RECURRENT_NAME.search(n.replace("\\", "/")) and n not in claimed
+           and not n.startswith(("optimizer", "optimizer_weights"))]
+    return [f"{n}: looks like a recurrent kernel, but no LSTM/GRU/SimpleRNN class in the file claims it "
+            "(a custom layer?): not interpreted" for n in odd]
 
 
 def _parse(config_text, filename):

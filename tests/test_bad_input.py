@@ -130,3 +130,18 @@ def test_compressed_weights_member_is_still_readable(tmp_path):
     assert r.exit_code == 0 and '"lstm"' in r.stdout
     r = run_cli("set-forget-bias", "1", p)
     assert r.exit_code == 2 and "compressed" in r.stderr
+
+
+def test_custom_recurrent_class_is_reported_not_guessed(tmp_path):
+    import h5py
+
+    p = tmp_path / "custom.h5"
+    shutil.copy(os.path.join(K3, "lstm_gru.h5"), p)
+    with h5py.File(p, "r+") as f:
+        f.attrs["model_config"] = f.attrs["model_config"].replace('"class_name": "LSTM"', '"class_name": "MyLSTM"')
+    r = run_cli("inspect", p, "--json")
+    assert r.exit_code == 0
+    import json
+
+    assert [c["path"] for c in json.loads(r.stdout)["cells"]] == ["gru"]
+    assert "lstm_cell/recurrent_kernel: looks like a recurrent kernel" in r.stderr

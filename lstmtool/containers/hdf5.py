@@ -38,8 +38,10 @@ def text_list(group, name) -> list:
     return [text(v) for v in arr.ravel()]
 
 
-def refuse_external_links(group):
-    """Walk every link once: an external link would make lstmtool read another file."""
+def scan(group, datasets=None) -> list:
+    """Walk every link once: refuse external links (they would make lstmtool read another
+    file) and return the names of all datasets."""
+    datasets = [] if datasets is None else datasets
     for name in group:
         link = group.get(name, getlink=True)
         if isinstance(link, h5py.ExternalLink):
@@ -49,7 +51,10 @@ def refuse_external_links(group):
             continue  # soft links point inside this file (and may form cycles)
         obj = group.get(name)
         if isinstance(obj, h5py.Group):
-            refuse_external_links(obj)
+            scan(obj, datasets)
+        elif isinstance(obj, h5py.Dataset):
+            datasets.append(obj.name.lstrip("/"))
+    return datasets
 
 
 def check_safe_path(f: h5py.File, path: str):
