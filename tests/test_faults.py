@@ -61,12 +61,16 @@ def test_sigkill_never_leaves_a_half_written_model(tmp_path, big_model):
         for leftover in tmp_path.iterdir():
             leftover.unlink()
         work.write_bytes(original)
-        # a third anywhere, a third inside the copy/write window, a third around the rename
-        kind = trial % 3
-        delay = rng.uniform(0, end) if kind == 0 else (
-            rng.uniform(appear, end) if kind == 1 else rng.uniform(end - 0.02, end + 0.01))
         proc = subprocess.Popen(CMD + [str(work)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=ROOT)
-        time.sleep(max(0.0, delay))
+        kind = trial % 3
+        if kind == 1:  # inside the copy/write: wait for the temporary file, then a little more
+            deadline = time.monotonic() + 10
+            while proc.poll() is None and time.monotonic() < deadline and \
+                    not any("lstmtool-tmp" in n for n in os.listdir(tmp_path)):
+                time.sleep(0.0005)
+            time.sleep(rng.uniform(0, 0.6 * max(0.0, end - appear)))
+        else:  # anywhere, or around the rename at the end (a wide window: timings drift under load)
+            time.sleep(rng.uniform(0, end) if kind == 0 else rng.uniform(0.9 * end, 1.5 * end))
         temp_present = any("lstmtool-tmp" in n for n in os.listdir(tmp_path))
         proc.send_signal(signal.SIGKILL)
         proc.wait()

@@ -206,7 +206,7 @@ def test_realworld_edit_matches_set_weights(realworld, tmp_path, name):
     if "cudnn" in name:
         return  # CuDNNLSTM cannot run on a CPU; its weights were compared exactly above
     x = inputs_for(model, np.random.default_rng(3))
-    np.testing.assert_allclose(np.asarray(edited(x)), np.asarray(model(x)), atol=1e-6)
+    np.testing.assert_allclose(np.asarray(edited(x)), np.asarray(model(x)), atol=1e-5)
 
 
 @pytest.mark.parametrize("name", ["bi_lstm/lstm_model.keras", "xauusd-gru/gru_model.keras",
