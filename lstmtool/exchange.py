@@ -195,7 +195,11 @@ def plan_import(model_path, source, layout=None, patterns=()) -> Plan:
         if not writes:
             raise UsageError(f"nothing in {source} matches a recurrent cell of {model_path}")
         for path, view, value in writes:  # every shape checked above, before planning writes
+            stored = value.astype(view.dtype)
+            if not np.array_equal(stored.astype(value.dtype), value):
+                raise UsageError(f"{path}: {view.part}_{view.gate} is {value.dtype} in the source and would lose "
+                                 f"precision as the model's {view.dtype}; convert it first if that is intended")
             before = view.numpy()
-            plan.edits += view_edits(view, value.astype(view.dtype))
+            plan.edits += view_edits(view, stored)
             plan.changes.append(Change(path, f"{view.part}_{view.gate}", summary(before), summary(value)))
     return plan

@@ -229,3 +229,25 @@ def test_import_dry_run_writes_nothing(tmp_path):
     before = work.read_bytes()
     r = run_cli("import", work, tmp_path / "e", "--dry-run")
     assert r.exit_code == 0 and "dry run" in r.stdout and work.read_bytes() == before
+
+
+def test_chunked_dataset_edited_through_h5py(tmp_path):
+    """Keras never writes chunked datasets, other tools may: edited via h5py on the copy."""
+    import h5py
+
+    work = tmp_path / "chunked.h5"
+    shutil.copy(os.path.join(FIXTURES, "keras3", "lstm_gru.h5"), work)
+    with lstmtool.load(work) as m:
+        bias_path = m.cell("lstm").tensors["bias"].path
+    with h5py.File(work, "r+") as f:
+        data = f[bias_path][()]
+        del f[bias_path]
+        f.create_dataset(bias_path, data=data, chunks=(4,), compression="gzip")
+    before = snapshot(str(work))
+    assert run_cli("set-forget-bias", "2", work).exit_code == 0
+    after = snapshot(str(work))
+    changed = {k for k in before if before[k] != after[k]}
+    assert changed == {bias_path.lstrip("/")}
+    with lstmtool.load(work) as m:
+        b = m.cell("lstm").b
+        assert np.all(b["f"].numpy() == 2) and np.array_equal(b["i"].numpy(), data[:4])

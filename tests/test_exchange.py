@@ -241,3 +241,32 @@ def test_realworld_exports(realworld, tmp_path):
                 assert r.exit_code == 2 and "no recurrent cell" in r.stderr
             else:
                 assert r.exit_code == 0, (f, r.stderr)
+
+
+def test_torch_simple_rnn_reproduces_keras(tmp_path):
+    import torch
+    from safetensors.torch import load_file
+
+    path = os.path.join(K3, "seq_simple.keras")
+    out = tmp_path / "t"
+    assert run_cli("export", path, "-o", out, "--layout", "torch", "--layer", "srnn").exit_code == 0
+    module = torch.nn.RNN(2, 3, batch_first=True, nonlinearity="tanh")
+    module.load_state_dict(load_file(str(out / "srnn.safetensors")))
+    x = np.random.default_rng(9).normal(0, 1, (2, 6, 2)).astype("float32")
+    with torch.no_grad():
+        y = module(torch.from_numpy(x))[0].numpy()
+    np.testing.assert_allclose(y, keras_out(keras_layer(path, "srnn"), x), atol=1e-5)
+
+
+def test_import_refuses_lossy_dtype(tmp_path):
+    src = os.path.join(K3, "lstm_gru.keras")
+    out = tmp_path / "e"
+    assert run_cli("export", src, "-o", out, "--layer", "lstm").exit_code == 0
+    exact = np.load(out / "lstm" / "W_f.npy").astype(np.float64)  # float64 holding float32 values: exact
+    np.save(out / "lstm" / "W_f.npy", exact)
+    work = tmp_path / "m.keras"
+    shutil.copy(src, work)
+    assert run_cli("import", work, out).exit_code == 0
+    np.save(out / "lstm" / "W_f.npy", exact + 1e-12)  # not representable in float32
+    r = run_cli("import", work, out)
+    assert r.exit_code == 2 and "lose precision" in r.stderr
