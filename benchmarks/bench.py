@@ -13,7 +13,6 @@ import argparse
 import os
 import subprocess
 import sys
-import time
 
 DIR = "/tmp/lstmtool-bench"
 PY = sys.executable

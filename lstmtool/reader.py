@@ -13,7 +13,6 @@ import h5py
 
 from .config import OPAQUE_CLASSES, parse_config_text
 from .containers import keras3_tree, legacy_h5
-from .containers.found import FoundCell
 from .containers.hdf5 import HDF5_MAGIC, scan, text
 from .errors import ModelError, UsageError
 from .layouts import build_cell, is_keras1

@@ -87,7 +87,7 @@ def explain_cell(cell) -> list:
     op = "*conv*" if cell.conv else "@"
     gru_rows = cell.family == "gru" and cell.reset_after and cell.layout != "keras1"
 
-    def affine(g, reset=None):
+    def affine(g):
         W, U = _operand(cell.W[g]), _operand(cell.U[g])
         b = cell.b.get(g)
         if cell.family == "gru" and g == "h":

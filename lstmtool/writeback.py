@@ -152,7 +152,7 @@ def central_entry_offset(fh, member):
     eocd = tail.rfind(b"PK\x05\x06")
     if eocd < 0:
         raise WriteError("zip end-of-central-directory record not found")
-    count, cd_size, cd_offset = struct.unpack("<HII", tail[eocd + 10: eocd + 20])
+    count, _size, cd_offset = struct.unpack("<HII", tail[eocd + 10: eocd + 20])
     fh.seek(cd_offset)
     pos = cd_offset
     for _ in range(count):

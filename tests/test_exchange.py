@@ -151,7 +151,6 @@ def test_random_torch_weights_imported_make_keras_match_torch(tmp_path, family, 
 
 
 def onnx_run(kind, W, R, B, x, direction, linear_before_reset=None):
-    import onnx
     import onnxruntime as ort
     from onnx import TensorProto, helper, numpy_helper
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import lstmtool
-from conftest import FIXTURES, REALWORLD, expected, run_cli
+from conftest import FIXTURES, expected, run_cli
 from lstmtool import reference
 
 LEGACY = os.path.join(FIXTURES, "legacy")

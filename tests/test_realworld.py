@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import lstmtool
-from conftest import REALWORLD, run_cli
+from conftest import run_cli
 from helpers import assert_only_slices_changed
 
 # file -> [(family, units)] in order, as MANIFEST.md describes; None units = not stated there

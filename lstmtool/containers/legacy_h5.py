@@ -13,9 +13,8 @@ from .hdf5 import check_safe_path, text, text_list
 
 
 class LegacyLayer:
-    def __init__(self, name, group_path, weights, missing_group=False):
+    def __init__(self, name, weights, missing_group=False):
         self.name = name
-        self.group_path = group_path
         self.weights = weights  # [(weight name, dataset path or None)]
         self.missing_group = missing_group
         self.repeated = len({w for w, _ in weights}) < len(weights)  # names listed twice
@@ -36,7 +35,7 @@ def read_layers(f, warnings: list) -> list:
     for name in text_list(root, "layer_names"):
         group = root.get(name)
         if group is None:
-            layers.append(LegacyLayer(name, None, [], missing_group=True))
+            layers.append(LegacyLayer(name, [], missing_group=True))
             continue
         seen, weights = set(), []
         for wn in text_list(group, "weight_names"):
@@ -52,7 +51,7 @@ def read_layers(f, warnings: list) -> list:
                 f"layer {name!r}: weight_names lists {len(weights)} names but only {len(seen)} distinct"
                 f" ({dup} repeated); the file cannot hold the repeated ones: they are missing"
             )
-        layers.append(LegacyLayer(name, group.name, weights))
+        layers.append(LegacyLayer(name, weights))
     missing = [lay.name for lay in layers if lay.missing_group]
     if missing:
         warnings.append(
