@@ -13,12 +13,16 @@ NUMBERS = {"ignore_unknown_options": True}
 
 
 def write_options(fn):
-    @click.option("-o", "--output", "out", type=click.Path(dir_okay=False),
-                  help="Write a new file; MODEL stays untouched.")
+    @click.option("-o", "--output", "out", type=click.Path(),
+                  help="Write a new file; MODEL stays untouched. Refuses an existing file unless --force.")
+    @click.option("--force", is_flag=True, help="Let -o replace an existing file.")
     @click.option("--dry-run", is_flag=True, help="Show what would change; write nothing.")
-    @click.option("--backup", is_flag=True, help="Keep the original as MODEL.bak.")
+    @click.option("--backup", is_flag=True, help="Keep the original as MODEL.bak (MODEL.bak.2, ... if taken).")
     @click.option("--verify", "verify_after", is_flag=True,
                   help="Also run the NumPy-vs-Keras check on the result before it replaces anything.")
+    @click.option("--no-wait", is_flag=True,
+                  help="If another lstmtool run is editing the file, fail at once instead of waiting.")
+    @click.option("--json", "as_json", is_flag=True, help="Print what was done as JSON (docs/json.md).")
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
         return fn(*args, **kwargs)
@@ -26,20 +30,42 @@ def write_options(fn):
     return wrapper
 
 
-def finish(plans, outs, dry_run, backup, verify_after):
-    from . import render, textout
-    from .edit import write
-    from .writeback import leftovers
+def run(models, out, make_plan, opts):
+    """Lock every file to be replaced, plan each model under the lock, render, write."""
+    from .edit import check_outputs
+    from .filelock import locked
+
+    outs = check_outputs(models, out, opts["force"])
+    with locked([o or m for m, o in zip(models, outs)], wait=not opts["no_wait"]):
+        plans = [make_plan(m) for m in models]  # plan all before writing any
+        finish(plans, outs, **{k: v for k, v in opts.items() if k not in ("force", "no_wait")})
+
+
+def finish(plans, outs, dry_run, backup, verify_after, as_json):
+    from . import textout
+    from .edit import check_writable, write
+    from .filelock import leftovers
 
     for plan, out in zip(plans, outs):
         stale = leftovers(out or plan.model)
-        if stale:  # never deleted for the user: another lstmtool may still be writing it
-            textout.warn([f"{p} was left by an interrupted lstmtool run; it is safe to delete" for p in stale])
-        render.plan(plan, dry_run)
+        if stale:  # never deleted for the user
+            textout.warn([f"{p} was left by an interrupted lstmtool run (its process is gone); "
+                          "it is safe to delete" for p in stale])
+        if not dry_run:
+            check_writable(plan, out)  # before the table, which would read as done
+        if not as_json:
+            from . import render
+
+            render.plan(plan, dry_run)
         if not dry_run:
             write(plan, out=out, backup=backup, verify=verify_after)
-            render.console.print(f"wrote {plan.written} ({len(plan.edits)} slice(s), read back and checked)",
-                                 markup=False)
+            if not as_json:
+                click.echo(plan.outcome())
+    if as_json:
+        import json
+
+        docs = [p.as_json(dry_run) for p in plans]
+        click.echo(json.dumps(docs[0] if len(docs) == 1 else docs, indent=2))
 
 
 @cli.command("set-forget-bias", context_settings=NUMBERS)
@@ -47,17 +73,15 @@ def finish(plans, outs, dry_run, backup, verify_after):
 @click.argument("models", nargs=-1, required=True, type=click.Path())
 @click.option("--layer", "patterns", multiple=True, help="Only cells matching this glob (repeatable).")
 @write_options
-def set_forget_bias(value, models, patterns, out, dry_run, backup, verify_after):
+def set_forget_bias(value, models, patterns, out, **opts):
     """Set the forget-gate bias of every LSTM-family cell to VALUE.
 
     Cells with two biases (CuDNNLSTM) get VALUE in the input half and 0 in the
     recurrent half, so the effective forget bias is VALUE.
     """
-    from .edit import default_outputs, plan_forget_bias
+    from .edit import plan_forget_bias
 
-    outs = default_outputs(models, out)
-    plans = [plan_forget_bias(m, value, patterns) for m in models]  # plan all before writing any
-    finish(plans, outs, dry_run, backup, verify_after)
+    run(models, out, lambda m: plan_forget_bias(m, value, patterns), opts)
 
 
 @cli.command("set", context_settings=NUMBERS)
@@ -67,15 +91,14 @@ def set_forget_bias(value, models, patterns, out, dry_run, backup, verify_after)
 @click.option("--from", "npy", type=click.Path(dir_okay=False), help="Take the values from a .npy file.")
 @click.option("--allow-nonfinite", is_flag=True, help="Accept NaN/inf values.")
 @write_options
-def set_(model, target, value, npy, allow_nonfinite, out, dry_run, backup, verify_after):
+def set_(model, target, value, npy, allow_nonfinite, out, **opts):
     """Set TARGET (LAYERPATH:PART_GATE, e.g. lstm:b_f, bigru/forward:U_r, lstm:W_*) to VALUE."""
-    from .edit import default_outputs, plan_set
+    from .edit import plan_set
     from .errors import UsageError
 
     if (value is None) == (npy is None):
         raise UsageError("give either VALUE or --from FILE.npy")
-    outs = default_outputs([model], out)
-    finish([plan_set(model, target, value, npy, allow_nonfinite)], outs, dry_run, backup, verify_after)
+    run([model], out, lambda m: plan_set(m, target, value, npy, allow_nonfinite), opts)
 
 
 @cli.command(context_settings=NUMBERS)
@@ -83,11 +106,11 @@ def set_(model, target, value, npy, allow_nonfinite, out, dry_run, backup, verif
 @click.argument("target")
 @click.argument("factor", type=float)
 @write_options
-def scale(model, target, factor, out, dry_run, backup, verify_after):
+def scale(model, target, factor, out, **opts):
     """Multiply TARGET (LAYERPATH:PART_GATE) by FACTOR."""
-    from .edit import default_outputs, plan_scale
+    from .edit import plan_scale
 
-    finish([plan_scale(model, target, factor)], default_outputs([model], out), dry_run, backup, verify_after)
+    run([model], out, lambda m: plan_scale(m, target, factor), opts)
 
 
 @cli.command("chrono-init")
@@ -96,11 +119,11 @@ def scale(model, target, factor, out, dry_run, backup, verify_after):
 @click.option("--seed", type=int, default=None)
 @click.option("--layer", "patterns", multiple=True)
 @write_options
-def chrono_init(model, tmax, seed, patterns, out, dry_run, backup, verify_after):
+def chrono_init(model, tmax, seed, patterns, out, **opts):
     """Chrono initialisation: b_f = log(U[1, tmax-1]), b_i = -b_f (GRU: b_z = log(U[1, tmax-1]))."""
-    from .edit import default_outputs, plan_chrono
+    from .edit import plan_chrono
 
-    finish([plan_chrono(model, tmax, seed, patterns)], default_outputs([model], out), dry_run, backup, verify_after)
+    run([model], out, lambda m: plan_chrono(m, tmax, seed, patterns), opts)
 
 
 class _Progress:
@@ -154,10 +177,8 @@ def export(model, out_dir, patterns, fmt, layout, force):
               help="Default: from SOURCE's manifest.json, else keras.")
 @click.option("--layer", "patterns", multiple=True)
 @write_options
-def import_(model, source, layout, patterns, out, dry_run, backup, verify_after):
+def import_(model, source, layout, patterns, out, **opts):
     """Write gate matrices from SOURCE (an export directory, .npz or .safetensors) into MODEL."""
-    from .edit import default_outputs
     from .exchange import plan_import
 
-    outs = default_outputs([model], out)
-    finish([plan_import(model, source, layout, patterns)], outs, dry_run, backup, verify_after)
+    run([model], out, lambda m: plan_import(m, source, layout, patterns), opts)

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .errors import ModelError, UsageError
+from .errors import ModelError, UsageError, WriteError
 from .names import matches, suggest
 from .reader import load
 from .writeback import Edit, apply
@@ -25,6 +25,7 @@ class Change:
     target: str  # e.g. b_f
     before: dict  # mean/min/max
     after: dict
+    changed: bool = True  # False when the new values equal the stored ones bit for bit
 
 
 @dataclass
@@ -34,6 +35,21 @@ class Plan:
     changes: list = field(default_factory=list)
     skipped: list = field(default_factory=list)  # (cell path, reason)
     written: str = ""
+    unchanged: bool = False  # set by write(): nothing to change, so the file was left alone
+
+    def outcome(self) -> str:
+        if self.unchanged:
+            return f"{self.model}: already holds these values; file left untouched"
+        return f"wrote {self.written} ({len(self.edits)} slice(s), read back and checked)"
+
+    def as_json(self, dry_run=False) -> dict:
+        return {
+            "model": self.model, "dry_run": dry_run, "written": self.written or None,
+            "unchanged": self.unchanged,
+            "changes": [{"cell": c.cell, "target": c.target, "before": c.before, "after": c.after,
+                         "changed": c.changed} for c in self.changes],
+            "skipped": [{"cell": p, "reason": r} for p, r in self.skipped],
+        }
 
 
 def summary(a) -> dict:
@@ -102,7 +118,8 @@ def _plan(model_path, fn) -> Plan:
 def _record(plan, cell, view, new):
     before = view.numpy()
     plan.edits += view_edits(view, new)
-    plan.changes.append(Change(cell.path, f"{view.part}_{view.gate}", summary(before), summary(new)))
+    same = before.shape == np.shape(new) and before.tobytes() == np.asarray(new, dtype=before.dtype).tobytes()
+    plan.changes.append(Change(cell.path, f"{view.part}_{view.gate}", summary(before), summary(new), not same))
 
 
 def check_finite(values, allow_nonfinite, what):
@@ -209,7 +226,11 @@ def plan_chrono(model_path, tmax, seed=None, patterns=()) -> Plan:
 
 
 def write(plan: Plan, out=None, backup=False, verify=False) -> Plan:
-    """Write a plan atomically (in place, or to `out`)."""
+    """Write a plan atomically (in place, or to `out`). An in-place plan that changes
+    nothing leaves the file alone (same inode, same mtime)."""
+    if out is None and plan.changes and not any(c.changed for c in plan.changes):
+        plan.unchanged = True
+        return plan
     check = None
     if verify:
         from .verify import verify_file
@@ -223,10 +244,30 @@ def write(plan: Plan, out=None, backup=False, verify=False) -> Plan:
     return plan
 
 
-def default_outputs(models, out):
+def check_outputs(models, out, force=False) -> list:
+    """Where each model's result goes (None: in place). `-o` never silently replaces a file."""
     if out is not None and len(models) > 1:
         raise UsageError("-o/--output takes one MODEL")
     for m in models:
         if not os.path.exists(m):
             raise UsageError(f"{m}: no such file")
+    if out is not None:
+        if os.path.isdir(out) or out.endswith(os.sep):
+            raise UsageError(f"{out}: -o takes a file name, not a directory")
+        if os.path.lexists(out) and not force:
+            if os.path.realpath(out) == os.path.realpath(models[0]):
+                return [None]  # -o MODEL is an in-place edit
+            raise UsageError(f"{out}: already exists; pass --force to replace it")
+        if os.path.islink(out):
+            raise UsageError(f"{out}: is a symbolic link; lstmtool does not write through links given to -o")
     return [out] if out else [None] * len(models)
+
+
+def check_writable(plan: Plan, out=None):
+    """Refuse before anything is shown as done when the result cannot replace its target."""
+    target = out or plan.model
+    if out is None and os.path.exists(target) and not (os.stat(target).st_mode & 0o222 and os.access(target, os.W_OK)):
+        raise WriteError(f"{target}: file is read-only; nothing written")
+    directory = os.path.dirname(os.path.abspath(target))
+    if not os.access(directory, os.W_OK):
+        raise WriteError(f"{directory}: directory is not writable; nothing written")

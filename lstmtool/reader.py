@@ -36,6 +36,8 @@ class Store:
         self.h5, self.archive = h5, archive
 
     def read(self, path, index):
+        if self.archive is not None:
+            self.archive.check_crc()
         return self.h5[path][index]
 
     def shape(self, path):
@@ -50,10 +52,20 @@ class Store:
             self.archive.close()
 
 
+TF_NOT_YET = ("lstmtool does not read TensorFlow SavedModels or TF-format checkpoints yet; "
+             "with tf-keras: load_model(...) then save('model.h5'), and lstmtool reads that")
+
+
 def sniff(filename: str) -> str:
     if not os.path.exists(filename):
+        if os.path.exists(filename + ".index"):
+            raise ModelError(f"{filename}: a TensorFlow checkpoint prefix; {TF_NOT_YET}")
         raise UsageError(f"{filename}: no such file")
     if os.path.isdir(filename):
+        if os.path.exists(os.path.join(filename, "saved_model.pb")):
+            raise ModelError(f"{filename}: a TensorFlow SavedModel directory; {TF_NOT_YET}")
+        if os.path.exists(os.path.join(filename, "checkpoint")):
+            raise ModelError(f"{filename}: a directory of TensorFlow checkpoints; {TF_NOT_YET}")
         raise UsageError(f"{filename}: is a directory, not a model file")
     try:
         with open(filename, "rb") as fh:
@@ -66,6 +78,8 @@ def sniff(filename: str) -> str:
         return "zip"
     if not head:
         raise ModelError(f"{filename}: empty file, not a Keras model")
+    if filename.endswith(".index") or os.path.basename(filename) == "checkpoint":
+        raise ModelError(f"{filename}: part of a TensorFlow checkpoint; {TF_NOT_YET}")
     raise ModelError(f"{filename}: not a Keras model (neither HDF5 nor a .keras zip archive)")
 
 

@@ -10,7 +10,9 @@ from rich.table import Table
 from .textout import fmt_shape
 
 # Piped output keeps whole lines (wide tables) instead of wrapping at 80 columns.
-console = Console(highlight=False, width=None if sys.stdout.isatty() else 200)
+# Soft wrap: a line longer than the terminal is left to the terminal, never cut
+# inside a path or a word (titles carry file paths of any length).
+console = Console(highlight=False, width=None if sys.stdout.isatty() else 200, soft_wrap=True)
 
 
 def matrix(title: str, array: np.ndarray, edge=6):
@@ -36,8 +38,8 @@ def _elide(n, edge):
 
 def plan(p, dry_run=False):
     """The before -> after table of an edit plan."""
-    t = Table(title=f"{p.model}" + ("  (dry run: nothing written)" if dry_run else ""),
-              title_justify="left", box=None)
+    console.print(f"{p.model}" + ("  (dry run: nothing written)" if dry_run else ""), markup=False)
+    t = Table(box=None)
     for col in ("cell", "target", "before mean \\[min, max]", "", "after mean \\[min, max]"):
         t.add_column(col)
 

@@ -25,8 +25,9 @@ import h5py
 import numpy as np
 
 from .containers import crc32
-from .containers.keras_zip import WEIGHTS_MEMBER, Window, member_data_offset
-from .errors import UsageError, WriteError
+from .containers.keras_zip import WEIGHTS_MEMBER, Window, check_consistent, crc_of, member_data_offset
+from .errors import ModelError, UsageError, WriteError
+from .filelock import temp_name_parts
 
 
 @dataclass
@@ -68,11 +69,15 @@ class Target:
                 import zipfile
 
                 with zipfile.ZipFile(filename) as zf:
+                    check_consistent(zf, fh, filename)
                     self.zip_info = zf.getinfo(WEIGHTS_MEMBER)
                 if self.zip_info.compress_type != zipfile.ZIP_STORED:
                     raise UsageError(f"{filename}: {WEIGHTS_MEMBER} is compressed in this archive; "
                                      "lstmtool edits only archives as Keras writes them (stored)")
                 self.offset = member_data_offset(fh, self.zip_info)
+                if crc_of(fh, self.offset, self.zip_info.file_size) != self.zip_info.CRC:
+                    raise ModelError(f"{filename}: {WEIGHTS_MEMBER} fails its CRC-32 check; refusing to edit "
+                                     "a damaged archive")
 
     @contextlib.contextmanager
     def open_h5(self, filename):
@@ -105,28 +110,11 @@ def plan_raw(target: Target, edits):
     return writes
 
 
-def leftovers(path) -> list:
-    """Temporary files an interrupted run (killed, power cut) left beside `path`."""
-    directory = os.path.dirname(os.path.abspath(path))
-    stem = os.path.splitext(os.path.basename(path))[0]
-    if os.path.basename(path).endswith(".weights.h5"):
-        stem = os.path.basename(path)[: -len(".weights.h5")]
-    try:
-        names = os.listdir(directory)
-    except OSError:
-        return []
-    return sorted(os.path.join(directory, n) for n in names
-                  if n.startswith(f".{stem}.") and ".lstmtool-tmp" in n)
-
-
 def temp_beside(path):
     directory = os.path.dirname(os.path.abspath(path))
-    name = os.path.basename(path)
-    stem, ext = os.path.splitext(name)
-    if name.endswith(".weights.h5"):
-        ext = ".weights.h5"
+    prefix, suffix = temp_name_parts(path)
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{stem}.", suffix=f".lstmtool-tmp{ext}", dir=directory)
+        fd, tmp = tempfile.mkstemp(prefix=prefix, suffix=suffix, dir=directory)
     except OSError as e:
         raise WriteError(f"cannot create a temporary file in {directory}: {e.strerror}") from None
     os.close(fd)
@@ -198,7 +186,7 @@ def apply(src, edits, out=None, backup=False, check=None):
     writes = plan_raw(target, edits)
     if writes is None and target.zip_info is not None:
         raise UsageError(f"{src}: chunked datasets inside a .keras archive are not supported for editing")
-    tmp = temp_beside(out)
+    tmp, bak = temp_beside(out), None
     try:
         copy_file(src, tmp)
         if writes is not None:
@@ -224,13 +212,13 @@ def apply(src, edits, out=None, backup=False, check=None):
         if check is not None:
             check(tmp)
         if backup and in_place:
-            bak = src + ".bak"
+            bak = free_backup_name(src)
             copy_file(src, bak + ".tmp")
             os.replace(bak + ".tmp", bak)
         os.replace(tmp, out)
         fsync_dir(out)
     except BaseException as e:
-        for leftover in (tmp, (src + ".bak.tmp") if backup else None):
+        for leftover in (tmp, (bak + ".tmp") if bak else None):
             if leftover and os.path.exists(leftover):
                 os.unlink(leftover)
         if isinstance(e, OSError):
@@ -238,6 +226,15 @@ def apply(src, edits, out=None, backup=False, check=None):
             raise WriteError(f"writing {out} failed ({reason}); the original is unchanged") from None
         raise
     return out
+
+
+def free_backup_name(src):
+    """MODEL.bak, or MODEL.bak.2, .3, ... : an earlier backup is never replaced."""
+    bak, k = src + ".bak", 1
+    while os.path.lexists(bak):
+        k += 1
+        bak = f"{src}.bak.{k}"
+    return bak
 
 
 def keep_owner_and_mode(src, tmp):

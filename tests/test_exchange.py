@@ -230,11 +230,12 @@ def test_tf1_layout_reproduces_keras(tmp_path):
 
 
 def test_realworld_exports(realworld, tmp_path):
-    for d, _, files in os.walk(realworld):
-        for f in files:
-            if f == "MANIFEST.md":
-                continue
-            out = tmp_path / os.path.relpath(os.path.join(d, f), realworld).replace("/", "_")
+    from test_realworld import FILES
+
+    for name in FILES:
+        d, f = os.path.split(os.path.join(realworld, name))
+        out = tmp_path / name.replace("/", "_")
+        if True:
             r = run_cli("export", os.path.join(d, f), "-o", out)
             if "praali" in d:
                 assert r.exit_code == 2 and "no recurrent cell" in r.stderr

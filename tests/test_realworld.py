@@ -51,12 +51,23 @@ EXTRA = {  # what else the manifest says, checked per file
         c["reset_after"] is False and c["layout"] == "keras1" for c in cells),
 }
 FILES = sorted(MANIFEST)
+# TensorFlow SavedModel directories and TF-format checkpoints (issue 11): refused, with a reason.
+TF_FORMATS = ["beagle-savedmodel/gru_model", "iteam1-savedmodel/lstm_model", "stockpred-ckpt/cp.ckpt"]
 
 
 def test_manifest_covers_every_file(realworld):
     on_disk = sorted(os.path.relpath(os.path.join(d, f), realworld)
                      for d, _, fs in os.walk(realworld) for f in fs if f != "MANIFEST.md")
-    assert on_disk == FILES
+    tf_parts = [p for p in on_disk if any(p.startswith(t.rsplit("/", 1)[0] + "/") for t in TF_FORMATS)]
+    assert sorted(set(on_disk) - set(tf_parts)) == FILES
+    assert tf_parts, "the TF-format entries of the manifest are on disk"
+
+
+@pytest.mark.parametrize("name", TF_FORMATS)
+def test_tf_formats_are_refused_with_a_reason(realworld, name):
+    r = run_cli("inspect", os.path.join(realworld, name))
+    assert r.exit_code == 1 and "TensorFlow" in r.stderr and "Traceback" not in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1
 
 
 @pytest.mark.parametrize("name", FILES)

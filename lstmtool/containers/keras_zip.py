@@ -10,6 +10,7 @@ import json
 import posixpath
 import struct
 import zipfile
+import zlib
 
 from ..errors import ModelError
 
@@ -22,6 +23,45 @@ def check_member_names(zf: zipfile.ZipFile):
         norm = posixpath.normpath(name.replace("\\", "/"))
         if name.startswith(("/", "\\")) or norm.startswith("..") or ":" in name.split("/")[0]:
             raise ModelError(f"refusing archive member with unsafe name {name!r}")
+
+
+def check_consistent(zf: zipfile.ZipFile, fileobj, filename) -> None:
+    """Refuse archives whose members are ambiguous or not what their headers say.
+
+    Keras refuses encrypted and short members; two members of one name, or a stored
+    member whose two sizes differ, make the bytes Keras reads differ from the bytes
+    an edit would patch."""
+    names = zf.namelist()
+    if len(set(names)) != len(names):
+        dup = sorted({n for n in names if names.count(n) > 1})[0]
+        raise ModelError(f"{filename}: archive holds two members named {dup!r}; which one a reader "
+                         "takes is ambiguous, so lstmtool refuses it")
+    fileobj.seek(0, 2)
+    size = fileobj.tell()
+    starts = sorted(i.header_offset for i in zf.infolist()) + [zf.start_dir]
+    for info in zf.infolist():
+        if info.flag_bits & 0x1:
+            raise ModelError(f"{filename}: archive member {info.filename!r} is encrypted")
+        if info.compress_type == zipfile.ZIP_STORED and info.file_size != info.compress_size:
+            raise ModelError(f"{filename}: stored member {info.filename!r} declares {info.file_size} bytes "
+                             f"but occupies {info.compress_size}: damaged archive")
+        end = member_data_offset(fileobj, info) + info.compress_size
+        following = min([s for s in starts if s > info.header_offset] or [size])
+        if end > min(size, following):
+            raise ModelError(f"{filename}: archive member {info.filename!r} is shorter than its header "
+                             "declares (truncated or damaged archive)")
+
+
+def crc_of(fileobj, start: int, size: int) -> int:
+    fileobj.seek(start)
+    crc, left = 0, size
+    while left:
+        block = fileobj.read(min(left, 1 << 22))
+        if not block:
+            break
+        crc = zlib.crc32(block, crc)
+        left -= len(block)
+    return crc
 
 
 def member_data_offset(fileobj, info: zipfile.ZipInfo) -> int:
@@ -80,6 +120,9 @@ class KerasArchive:
         if WEIGHTS_MEMBER not in names:
             raise ModelError(f"{filename}: .keras archive has no {WEIGHTS_MEMBER} (members: {', '.join(names)})")
         self.info = self.zf.getinfo(WEIGHTS_MEMBER)
+        self.filename, self.crc_checked = filename, False
+        with open(filename, "rb") as fh:
+            check_consistent(self.zf, fh, filename)
         self.config_text = self._member_text("config.json")
         meta = self._member_text("metadata.json")
         try:
@@ -98,6 +141,16 @@ class KerasArchive:
                                  f"to {self.info.file_size} bytes (a zip bomb?)")
             self.weights_offset = None
             self.weights_file = io.BytesIO(self.zf.read(WEIGHTS_MEMBER))
+
+    def check_crc(self):
+        """The weights member against its stored CRC-32, once, before its data is used."""
+        if self.crc_checked or self.weights_offset is None:  # decompressed members: zipfile checked it
+            return
+        raw = self.weights_file.raw
+        if crc_of(raw, self.weights_offset, self.info.file_size) != self.info.CRC:
+            raise ModelError(f"{self.filename}: {WEIGHTS_MEMBER} fails its CRC-32 check (damaged archive); "
+                             "Keras would refuse it too")
+        self.crc_checked = True
 
     def _member_text(self, name):
         try:
