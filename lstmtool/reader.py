@@ -148,10 +148,24 @@ def _read(filename, store, archive) -> Model:
             present = {r: p for r, p in fc.tensors.items() if p}
             incomplete.append(Incomplete(fc.path, fc.class_name or "?", str(e).split(": ", 1)[-1], present))
             warnings.append(f"incomplete cell {e}")
+    unique_paths(cells, incomplete, warnings)
     model = Model(filename, fmt, version, backend, spec.config if spec else None, layers, cells,
                   warnings, store, incomplete, major)
     _activation_warnings(model)
     return model
+
+
+def unique_paths(cells, incomplete, warnings):
+    """Two cells must never share a path: export, import and edits address cells by it.
+    Where the file cannot tell two apart, the later ones get `~2`, `~3` and a warning."""
+    seen = {}
+    for item in list(cells) + list(incomplete):
+        n = seen[item.path] = seen.get(item.path, 0) + 1
+        if n > 1:
+            new = f"{item.path}~{n}"
+            warnings.append(f"two recurrent cells came out as {item.path!r}: the file does not tell their "
+                            f"names apart; the later one is called {new!r}")
+            item.path = new
 
 
 RECURRENT_NAME = re.compile(r"(^|/)recurrent_kernel(:\d+)?$|/cell/vars/1$|/cells/[^/]+/vars/1$")

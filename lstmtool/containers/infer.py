@@ -44,18 +44,27 @@ def infer_legacy_layer(name: str, weights: list, shape_of) -> list:
         parent = "/".join(components(wn)[:-1])
         groups.setdefault(parent, {})[basename(wn)] = path
     cells = [(parent, t) for parent, t in groups.items() if "recurrent_kernel" in t]
-    out = []
-    for k, (parent, tensors) in enumerate(cells):
+    def half_of(parent):
+        return next((h for h in ("forward", "backward") for c in components(parent) if c.startswith(h)), None)
+
+    per_half = {}  # half -> how many cells it holds: a stacked RNN in a Bidirectional holds several
+    for parent, _ in cells:
+        per_half[half_of(parent)] = per_half.get(half_of(parent), 0) + 1
+    out, seen = [], {}
+    for parent, tensors in cells:
+        half = half_of(parent)
+        k = seen[half] = seen.get(half, -1) + 1
         shapes = {r: shape_of(p) for r, p in tensors.items() if p}
         class_name, notes = infer_from_shapes(shapes)
         if class_name is None:
             continue
         comps = components(parent)
-        half = next((h for h in ("forward", "backward") for c in comps if c.startswith(h)), None)
         base = name
         if name not in comps and len(comps) >= 2 and not half:
             base = f"{name}/{comps[0]}"  # a nested model's group holds its inner layers' weights
-        path = f"{base}/{half}" if half else (f"{base}/cell_{k}" if len(cells) > 1 else base)
+        path = f"{base}/{half}" if half else base
+        if per_half[half] > 1:
+            path += f"/cell_{k}"
         tensors = {r: tensors.get(r) for r in ("kernel", "recurrent_kernel", "bias") if r in tensors}
         out.append(FoundCell(path, class_name, None, tensors, "inferred from weight names and shapes", notes))
     return out

@@ -1,0 +1,75 @@
+"""Valid models off the beaten path (issue 9), each written by real tf-keras in the test."""
+import os
+import shutil
+
+import h5py
+import numpy as np
+import pytest
+
+import lstmtool
+from conftest import run_cli
+from helpers import changed, snapshot
+
+
+@pytest.fixture(scope="module")
+def tfk():
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    import tf_keras
+
+    return tf_keras
+
+
+def scrambled_copy(src, dst, cells):
+    """A copy whose recurrent datasets all hold other (random) values."""
+    shutil.copy(src, dst)
+    rng = np.random.default_rng(0)
+    with h5py.File(dst, "r+") as f:
+        for c in cells:
+            for t in c.tensors.values():
+                ds = f[t.path]
+                ds[...] = rng.normal(size=ds.shape).astype(ds.dtype)
+
+
+def assert_roundtrip(path, tmp_path, layout="keras"):
+    """export -> import into a scrambled copy restores every dataset bit for bit."""
+    with lstmtool.load(path) as m:
+        paths = [c.path for c in m.cells]
+        assert len(paths) == len(set(paths)), paths
+        scrambled_copy(path, tmp_path / "scrambled.h5", m.cells)
+    out = tmp_path / f"export-{layout}"
+    r = run_cli("export", path, "-o", out, "--layout", layout)
+    assert r.exit_code == 0, r.stderr
+    restored = tmp_path / "restored.h5"
+    r = run_cli("import", tmp_path / "scrambled.h5", out, "-o", restored)
+    assert r.exit_code == 0, r.stderr
+    assert not changed(snapshot(path), snapshot(restored))
+
+
+def test_bidirectional_stacked_cells_weights_only_paths_unique(tfk, tmp_path):
+    """Issue 9.2: four cells came out as bi/forward x2, bi/backward x2; import then wrote
+    values into the wrong tensors."""
+    inp = tfk.Input((5, 3))
+    cells = [tfk.layers.LSTMCell(3), tfk.layers.LSTMCell(3)]
+    x = tfk.layers.Bidirectional(tfk.layers.RNN(tfk.layers.StackedRNNCells(cells)), name="bi")(inp)
+    model = tfk.Model(inp, x)
+    path = str(tmp_path / "bi.wonly.h5")
+    model.save_weights(path)
+    with lstmtool.load(path) as m:
+        assert [c.path for c in m.cells] == ["bi/forward/cell_0", "bi/forward/cell_1",
+                                             "bi/backward/cell_0", "bi/backward/cell_1"]
+        fw0 = m.cell("bi/forward/cell_1").W["f"].numpy()
+    want = model.get_layer("bi").forward_layer.cell.cells[1].kernel.numpy()[:, 3:6]
+    np.testing.assert_array_equal(fw0, want)
+    assert_roundtrip(path, tmp_path)
+
+
+def test_cells_a_file_cannot_name_apart_get_unique_paths():
+    from lstmtool.reader import unique_paths
+
+    class C:
+        def __init__(self, p):
+            self.path = p
+
+    cells, warnings = [C("a"), C("a"), C("b")], []
+    unique_paths(cells, [], warnings)
+    assert [c.path for c in cells] == ["a", "a~2", "b"] and len(warnings) == 1
