@@ -169,3 +169,17 @@ def _inferred(tree: Tree, vars_path: str, path: str) -> FoundCell:
         tensors.pop("bias")
     class_name, notes = infer_from_shapes(shapes)
     return FoundCell(path, class_name, None, tensors, source="inferred from tensor shapes", notes=notes)
+
+
+class TreeWriter:
+    """Writes the Keras 3 weights tree: the twin of `Tree`. Every saveable object gets a
+    `vars` group carrying its name (as Keras writes it), with its weights as `0`, `1`, ..."""
+
+    def __init__(self, f: h5py.File):
+        self.f = f
+
+    def vars(self, path: str, name: str, arrays=()):
+        group = self.f.require_group(f"{path}/vars".lstrip("/"))
+        group.attrs["name"] = name
+        for k, array in enumerate(arrays):
+            group.create_dataset(str(k), data=array)

@@ -163,3 +163,112 @@ class KerasArchive:
     def close(self):
         self.weights_file.close()
         self.zf.close()
+
+
+# --- writing: the twin of KerasArchive ---------------------------------------------------
+
+LOCAL_HEADER = struct.Struct("<4sHHHHHIIIHH")
+CENTRAL_HEADER = struct.Struct("<4sHHHHHHIIIHHHHHII")
+END_RECORD = struct.Struct("<4sHHHHIIH")
+
+
+class MemberWindow(io.RawIOBase):
+    """A writable, seekable file object over a zip member's data region, for h5py:
+    the weights file is written in place inside the archive, never copied into it."""
+
+    def __init__(self, raw, start: int):
+        self.raw, self.start, self.pos, self.end = raw, start, 0, 0
+
+    def readable(self):
+        return True
+
+    def writable(self):
+        return True
+
+    def seekable(self):
+        return True
+
+    def seek(self, offset, whence=0):
+        base = {0: 0, 1: self.pos, 2: self.end}[whence]
+        self.pos = max(0, base + offset)
+        return self.pos
+
+    def tell(self):
+        return self.pos
+
+    def readinto(self, buffer):
+        n = max(0, min(len(buffer), self.end - self.pos))
+        self.raw.seek(self.start + self.pos)
+        got = self.raw.readinto(memoryview(buffer)[:n])
+        self.pos += got
+        return got
+
+    def write(self, data):
+        self.raw.seek(self.start + self.pos)
+        n = self.raw.write(data)
+        self.pos += n
+        self.end = max(self.end, self.pos)
+        return n
+
+    def truncate(self, size=None):
+        self.end = self.pos if size is None else size
+        return self.end
+
+    def flush(self):
+        self.raw.flush()
+
+
+def _dos_time(t):
+    return (t[3] << 11) | (t[4] << 5) | (t[5] // 2), ((t[0] - 1980) << 9) | (t[1] << 5) | t[2]
+
+
+class ArchiveWriter:
+    """Writes a .keras archive as Keras 3 does: stored (uncompressed) members
+    metadata.json, config.json, then model.weights.h5, whose HDF5 bytes h5py writes
+    straight into the archive through `weights()`."""
+
+    def __init__(self, fh):
+        import time
+
+        self.fh, self.entries = fh, []
+        self.time, self.date = _dos_time(time.localtime())
+
+    def _local(self, name: bytes, crc, size):
+        return LOCAL_HEADER.pack(b"PK\x03\x04", 20, 0x800, 0, self.time, self.date, crc, size, size,
+                                 len(name), 0) + name
+
+    def add(self, name: str, data: bytes):
+        offset, raw = self.fh.tell(), name.encode("utf-8")
+        crc = zlib.crc32(data)
+        self.fh.write(self._local(raw, crc, len(data)))
+        self.fh.write(data)
+        self.entries.append((raw, offset, crc, len(data)))
+
+    def weights(self) -> MemberWindow:
+        """A window for h5py; call `close_weights(window)` once h5py has closed the file."""
+        self._weights_offset = self.fh.tell()
+        self.fh.write(self._local(WEIGHTS_MEMBER.encode(), 0, 0))  # CRC and sizes patched afterwards
+        return MemberWindow(self.fh, self.fh.tell())
+
+    def close_weights(self, window: MemberWindow):
+        size = window.end
+        if size >= 0xFFFFFFFF:
+            raise ModelError("the weights are 4 GiB or more: too large for a plain zip archive")
+        self.fh.flush()
+        crc = crc_of(self.fh, window.start, size)
+        self.fh.seek(self._weights_offset + 14)
+        self.fh.write(struct.pack("<III", crc, size, size))
+        self.fh.seek(window.start + size)
+        self.fh.truncate()
+        self.entries.append((WEIGHTS_MEMBER.encode(), self._weights_offset, crc, size))
+
+    def finish(self):
+        start = self.fh.tell()
+        for raw, offset, crc, size in self.entries:
+            self.fh.write(CENTRAL_HEADER.pack(b"PK\x01\x02", 20, 20, 0x800, 0, self.time, self.date, crc, size,
+                                              size, len(raw), 0, 0, 0, 0, 0o644 << 16, offset) + raw)
+        end = self.fh.tell()
+        if end >= 0xFFFFFFFF:
+            raise ModelError("the archive is 4 GiB or more: too large for a plain zip archive")
+        self.fh.write(END_RECORD.pack(b"PK\x05\x06", 0, 0, len(self.entries), len(self.entries),
+                                      end - start, start, 0))

@@ -1,0 +1,276 @@
+"""Keras 1/2/3 model configs -> Keras 3's serialization, driven by upgrade_table.
+
+`model_config(raw, keras_major)` returns the Keras 3 `config.json` document and
+one `Step` per layer saying what changed. Anything the table does not know is
+refused with its name: a translation that guesses is worse than none.
+"""
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+
+from . import upgrade_table as T
+from .config import MODEL_CLASSES
+from .errors import ModelError
+
+RECURRENT = {"LSTM", "GRU", "SimpleRNN", "ConvLSTM1D", "ConvLSTM2D", "ConvLSTM3D"}
+CELLS = {"LSTMCell", "GRUCell", "SimpleRNNCell"}
+GATED = {"LSTM", "GRU", "LSTMCell", "GRUCell", "ConvLSTM1D", "ConvLSTM2D", "ConvLSTM3D"}
+MAX_DEPTH = 64
+
+
+class Refused(ModelError):
+    """The model cannot be carried over honestly; nothing is written."""
+
+
+@dataclass
+class Step:
+    path: str  # lstmtool layer path
+    class_from: str
+    class_to: str
+    changes: list = field(default_factory=list)
+    scaled: bool = False  # hard_sigmoid kept exact by scaling the gates by 1.2
+
+
+@dataclass
+class Context:
+    keras_major: int
+    steps: list = field(default_factory=list)
+
+
+def model_config(raw: dict, keras_major) -> tuple:
+    ctx = Context(keras_major or 2)
+    cls = raw.get("class_name")
+    if cls not in MODEL_CLASSES:
+        raise Refused(f"the file's top-level object is a {cls}, not a model")
+    out = _model(raw, "", ctx, 0)
+    return out, ctx.steps
+
+
+def _model(d, path, ctx, depth):
+    if depth > MAX_DEPTH:
+        raise Refused("model config nested too deeply")
+    cls, cfg = d.get("class_name"), d.get("config")
+    if isinstance(cfg, list):  # Keras 1 / early Keras 2 Sequential
+        cfg = {"name": d.get("name", "sequential"), "layers": cfg}
+    cfg = cfg or {}
+    name = cfg.get("name") or "model"
+    sub = lambda n: f"{path}/{n}".lstrip("/")  # noqa: E731
+    if cls == "Sequential":
+        layers = [x for x in cfg.get("layers", []) if isinstance(x, dict)]
+        new = []
+        if layers and layers[0].get("class_name") == "InputLayer":
+            new.append(_input_layer(layers.pop(0).get("config", {})))
+        else:
+            shape = _batch_shape(layers[0].get("config", {}) if layers else {})
+            if shape is None:
+                raise Refused(f"Sequential model {name!r} states no input shape; Keras 3 could not build it "
+                              "to load its weights")
+            new.append(_input_layer({"batch_shape": shape, "name": f"{name}_input"}))
+        new += [_any(x, sub(_name(x)), ctx, depth + 1) for x in layers]
+        return {"module": T.MODEL_MODULES["Sequential"], "class_name": "Sequential",
+                "config": {"name": name, "trainable": cfg.get("trainable", True), "layers": new},
+                "registered_name": None, "build_config": {"input_shape": new[0]["config"]["batch_shape"]}}
+    layers = []
+    # Keras 1/2 count a nested model's own construction as its node 0; Keras 3 does not.
+    shifted = {_name(x) for x in cfg.get("layers", [])
+               if x.get("class_name") in MODEL_CLASSES and ctx.keras_major < 3}
+    for x in cfg.get("layers", []):
+        t = _any(x, sub(_name(x)), ctx, depth + 1) if x.get("class_name") != "InputLayer" \
+            else _input_layer(x.get("config", {}))
+        t["name"] = _name(x)
+        t["inbound_nodes"] = _nodes(x.get("inbound_nodes", []), shifted)
+        layers.append(t)
+    ends = {k: _refs(cfg.get(k), shifted) for k in ("input_layers", "output_layers")}
+    return {"module": T.MODEL_MODULES["Functional"], "class_name": "Functional",
+            "config": {"name": name, "trainable": cfg.get("trainable", True), "layers": layers, **ends},
+            "registered_name": "Functional", "build_config": {"input_shape": None}}
+
+
+def _name(d):
+    cfg = d.get("config")
+    return (cfg.get("name") if isinstance(cfg, dict) else None) or d.get("name") or d.get("class_name", "?").lower()
+
+
+def _batch_shape(cfg):
+    if cfg.get("batch_shape") is not None:
+        return list(cfg["batch_shape"])
+    if cfg.get("batch_input_shape") is not None:
+        return list(cfg["batch_input_shape"])
+    if cfg.get("input_shape") is not None:
+        return [None, *cfg["input_shape"]]
+    if cfg.get("input_dim") is not None:  # Keras 1 recurrent layers: input_length, input_dim
+        return [None, cfg.get("input_length"), cfg["input_dim"]]
+    return None
+
+
+def _input_layer(cfg):
+    shape = _batch_shape(cfg)
+    if shape is None:
+        raise Refused(f"input layer {cfg.get('name')!r} states no shape")
+    dtype = cfg.get("dtype") or cfg.get("input_dtype") or "float32"
+    return {"module": T.LAYER_MODULE, "class_name": "InputLayer",
+            "config": {"batch_shape": shape, "dtype": _dtype(dtype), "sparse": bool(cfg.get("sparse", False)),
+                       "ragged": bool(cfg.get("ragged", False)), "name": cfg.get("name", "input_layer"),
+                       "optional": False},
+            "registered_name": None}
+
+
+def _nodes(nodes, shifted):
+    """Inbound nodes stay in the list form ([[layer, node, tensor, kwargs], ...]), which
+    Keras 3's functional loader reads as it is; its own dict form would need every
+    tensor's shape, which only running the model can tell."""
+    return [node if isinstance(node, dict) else [_ref(entry, shifted) for entry in node] for node in nodes]
+
+
+def _ref(entry, shifted):
+    entry = list(entry)
+    if entry and entry[0] in shifted and len(entry) > 1 and entry[1] > 0:
+        entry[1] -= 1
+    return entry
+
+
+def _refs(value, shifted):
+    """input_layers / output_layers: [name, node, tensor] or a list of them."""
+    if not isinstance(value, list) or not value:
+        return value
+    if isinstance(value[0], str):
+        return _ref(value, shifted)
+    return [_ref(v, shifted) for v in value]
+
+
+def _dtype(value):
+    if isinstance(value, dict):  # Keras 2 mixed-precision Policy / Keras 3 DTypePolicy
+        value = (value.get("config") or {}).get("name", "float32")
+    return value
+
+
+def _any(d, path, ctx, depth):
+    if depth > MAX_DEPTH:
+        raise Refused("model config nested too deeply")
+    cls = d.get("class_name")
+    if cls in MODEL_CLASSES or cls == "Model":
+        return _model(d, path, ctx, depth)
+    return _layer(d, path, ctx, depth)
+
+
+def _layer(d, path, ctx, depth):
+    cls0 = d.get("class_name", "?")
+    if cls0 in T.REFUSED:
+        raise Refused(f"layer {path!r}: {T.REFUSED[cls0]}")
+    cfg = copy.deepcopy(d.get("config") or {})
+    cls = T.CLASS_RENAMES.get(cls0, cls0)
+    cls = T.CELL_RENAMES.get(cls, cls)
+    step = Step(path, cls0, cls)
+    if cls not in T.ACCEPTED:
+        raise Refused(f"layer {path!r}: class {cls0} is not in lstmtool's translation table "
+                      "(a custom or unsupported layer); nothing written")
+    _rename_keys(cls, cfg, step)
+    if cls0 in T.CELL_RENAMES:
+        cfg.update({"activation": "tanh", "recurrent_activation": "sigmoid"})
+        if cls == "GRU":
+            cfg["reset_after"] = True
+        step.changes.append(f"{cls0} -> {cls} (cuDNN fixes tanh/sigmoid; weights converted from the cuDNN layout)")
+    if cfg.get("time_major"):
+        raise Refused(f"layer {path!r}: time_major=True (Keras 3 has no time-major recurrent layers)")
+    if cls in GATED | {"SimpleRNN", "SimpleRNNCell"}:
+        _recurrent_settings(cls, cfg, step, ctx)
+    _check_activations(cls, cfg, path)
+    if cls in ("Bidirectional", "TimeDistributed"):
+        inner_path = f"{path}/forward" if cls == "Bidirectional" else path
+        first = len(ctx.steps)
+        cfg["layer"] = _layer(cfg["layer"], inner_path, ctx, depth + 1)
+        if isinstance(cfg.get("backward_layer"), dict):
+            cfg["backward_layer"] = _layer(cfg["backward_layer"], f"{path}/backward", ctx, depth + 1)
+        elif cls == "Bidirectional":  # Keras builds the backward half from the forward config
+            ctx.steps += [Step(s.path.replace(inner_path, f"{path}/backward", 1), s.class_from, s.class_to,
+                               list(s.changes), s.scaled) for s in ctx.steps[first:]]
+    if cls == "RNN":
+        cfg["cell"] = _rnn_cell(cfg.get("cell"), path, ctx, depth)
+    if cls == "StackedRNNCells":
+        raise Refused(f"layer {path!r}: StackedRNNCells outside an RNN layer")
+    if "dtype" in cfg:
+        cfg["dtype"] = _dtype(cfg["dtype"])
+        if isinstance(cfg["dtype"], str) and cfg["dtype"].startswith(("int", "uint", "bool")):
+            # Keras 2.0 wrote an Embedding's input dtype here; in Keras 3 it is the weights' dtype
+            step.changes.append(f"dtype {cfg['dtype']} (the input's) -> float32 (the weights')")
+            cfg["dtype"] = "float32"
+    _keep_accepted(cls, cfg, step, path)
+    ctx.steps.append(step)
+    return {"module": T.LAYER_MODULE, "class_name": cls, "config": cfg, "registered_name": None}
+
+
+def _rnn_cell(cell, path, ctx, depth):
+    if not isinstance(cell, dict):
+        raise Refused(f"layer {path!r}: RNN without a cell config")
+    if cell.get("class_name") == "StackedRNNCells":
+        cells = cell.get("config", {}).get("cells", [])
+        new = [_layer(c, f"{path}/cell_{k}", ctx, depth + 1) for k, c in enumerate(cells)]
+        return {"module": T.LAYER_MODULE, "class_name": "StackedRNNCells",
+                "config": {"cells": new, "name": cell.get("config", {}).get("name", "stacked_rnn_cells"),
+                           "trainable": True}, "registered_name": None}
+    return _layer(cell, path, ctx, depth + 1)
+
+
+def _rename_keys(cls, cfg, step):
+    renames = {**T.KEY_RENAMES, **T.CLASS_KEY_RENAMES.get(cls, {}), **T.KERAS2_RENAMES.get(cls, {})}
+    for old in list(cfg):
+        new = renames.get(old, old)
+        if new == old:
+            continue
+        value = cfg.pop(old)
+        if new is None:
+            step.changes.append(f"dropped {old}")
+            continue
+        if new in T.VALUE_RENAMES and isinstance(value, str):
+            if T.VALUE_RENAMES[new].get(value, value) is None:
+                raise Refused(f"layer {step.path!r}: {old}={value!r} has no Keras 3 equivalent")
+            value = T.VALUE_RENAMES[new].get(value, value)
+        if new == "kernel_size" or new == "strides" or new == "pool_size":
+            value = value if isinstance(value, (list, tuple)) else [value]
+        cfg[new] = value
+        step.changes.append(f"{old} -> {new}")
+    if T.FORGET_BIAS_INIT in cfg:
+        cfg["unit_forget_bias"] = cfg.pop(T.FORGET_BIAS_INIT) in ("one", "ones")
+        step.changes.append("forget_bias_init -> unit_forget_bias")
+
+
+def _recurrent_settings(cls, cfg, step, ctx):
+    if cls in ("GRU", "GRUCell") and "reset_after" not in cfg:
+        cfg["reset_after"] = False  # Keras 1 and Keras 2 before 2.3 had no reset_after: it was False
+        step.changes.append("reset_after=False stated (the file's Keras had no reset_after)")
+    if cls in GATED and ctx.keras_major < 3:
+        if "recurrent_activation" not in cfg:
+            cfg["recurrent_activation"] = "hard_sigmoid"  # Keras 1: inner_activation defaulted to it
+        if cfg.get("recurrent_activation") == "hard_sigmoid":
+            step.scaled = True
+            step.changes.append("hard_sigmoid kept exact: W, U, b of the gates using it scaled by 1.2")
+    if cls in ("SimpleRNN", "SimpleRNNCell"):
+        cfg.pop("recurrent_activation", None)
+
+
+def _check_activations(cls, cfg, path):
+    for key in ("activation", "recurrent_activation"):
+        value = cfg.get(key)
+        if isinstance(value, dict):
+            raise Refused(f"layer {path!r}: {key} is a serialized function, not a named activation")
+        if value == "gelu":
+            raise Refused(f"layer {path!r}: gelu is exact in Keras 2 but approximate by default in Keras 3")
+        if value == "hard_sigmoid" and not (key == "recurrent_activation" and cls in GATED):
+            raise Refused(f"layer {path!r}: {key}=hard_sigmoid changed formula in Keras 3 and cannot be "
+                          "kept exact here (only a gate's recurrent_activation can)")
+
+
+def _keep_accepted(cls, cfg, step, path):
+    accepted = T.ACCEPTED[cls] | T.BASE_KEYS
+    for key in list(cfg):
+        if key in accepted:
+            continue
+        value = cfg.pop(key)
+        if key in T.DROPPED_KEYS:
+            step.changes.append(f"dropped {key}")
+        elif value in (None, False, [], {}):
+            step.changes.append(f"dropped {key} (unset)")
+        else:
+            raise Refused(f"layer {path!r}: {cls} setting {key}={value!r} is not in lstmtool's translation "
+                          "table; nothing written")

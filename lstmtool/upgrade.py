@@ -1,0 +1,238 @@
+"""`upgrade(src, out)`: a legacy Keras model -> a Keras 3 `.keras` file computing the same.
+
+The config goes through `translate` (one table of renames); the weights are
+written dataset by dataset into the Keras 3 tree, in the order Keras 3 will look
+for them. Recurrent weights come from lstmtool's gate views, so every layout the
+reader knows (CuDNN, Keras 1 per-gate arrays) arrives in Keras 3's fused layout;
+everything else is copied bit for bit. Where the file means Keras 1/2's
+hard_sigmoid (0.2x + 0.5), the gates using it are scaled by 1.2 so that Keras 3's
+(x/6 + 0.5) computes exactly the same thing. Neither Keras nor TensorFlow is imported.
+"""
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import asdict, dataclass, field
+
+import h5py
+import numpy as np
+
+from . import __version__
+from . import upgrade_table as T
+from .containers import legacy_h5
+from .containers.found import components
+from .containers.hdf5 import text
+from .containers.keras3_tree import Tree, TreeWriter, snake_case
+from .containers.keras_zip import ArchiveWriter
+from .errors import ModelError, UsageError
+from .reader import load
+from .translate import CELLS, RECURRENT, Refused, model_config
+
+RECURRENT_GATES = {"lstm": ("i", "f", "o"), "gru": ("z", "r")}  # the gates recurrent_activation drives
+KERAS3_VERSION = "3.0.0"  # the format written; any Keras 3 reads it
+
+
+@dataclass
+class UpgradePlan:
+    source: str
+    output: str
+    from_format: str
+    from_keras: str
+    steps: list
+    notes: list = field(default_factory=list)
+    written: str = ""
+
+    @property
+    def scaled(self) -> list:
+        return [s.path for s in self.steps if s.scaled]
+
+    def as_json(self, dry_run=False) -> dict:
+        return {"source": self.source, "output": self.output, "dry_run": dry_run, "written": self.written or None,
+                "from_format": self.from_format, "from_keras": self.from_keras,
+                "hard_sigmoid_scaled": self.scaled, "notes": self.notes,
+                "layers": [asdict(s) for s in self.steps]}
+
+
+def upgrade(src, out, dry_run=False, force=False) -> UpgradePlan:
+    """Plan (and unless `dry_run`, write) the Keras 3 version of `src` at `out`."""
+    src, out = os.fspath(src), os.fspath(out)
+    if not dry_run:
+        _check_output(src, out, force)
+    with load(src) as model:
+        raw = _raw_config(model)
+        if raw is None:
+            raise Refused(f"{src}: weights only (no model config): upgrade needs a full model; "
+                          "build the model in code and load the weights instead")
+        if model.incomplete:
+            raise Refused(f"{src}: {model.incomplete[0].path} is incomplete in the file "
+                          f"({model.incomplete[0].problem}); nothing written")
+        k3, steps = model_config(raw, model.keras_major)
+        plan = UpgradePlan(src, out, model.format, model.keras_version or "unknown", steps)
+        plan.notes.append("optimizer state and training config are not carried over (compile again to train)")
+        if dry_run:
+            return plan
+        source = _WeightSource(model, steps)
+        metadata = {"keras_version": KERAS3_VERSION, "date_saved": time.strftime("%Y-%m-%d@%H:%M:%S"),
+                    "lstmtool": {"version": __version__, "upgraded_from": os.path.basename(src),
+                                 "from_keras": plan.from_keras, "hard_sigmoid_scaled": plan.scaled,
+                                 "hard_sigmoid_factor": T.HARD_SIGMOID_SCALE if plan.scaled else None}}
+        _write(out, k3, metadata, source)
+    plan.written = out
+    return plan
+
+
+def _check_output(src, out, force):
+    if os.path.isdir(out) or out.endswith(os.sep):
+        raise UsageError(f"{out}: -o takes a file name, not a directory")
+    if os.path.realpath(out) == os.path.realpath(src):
+        raise UsageError(f"{out}: upgrade never replaces its input; choose another -o")
+    if os.path.lexists(out) and not force:
+        raise UsageError(f"{out}: already exists; pass --force to replace it")
+
+
+def _raw_config(model):
+    store = model.store
+    if store.archive is not None:
+        return json.loads(store.archive.config_text) if store.archive.config_text else None
+    value = store.h5.attrs.get("model_config")
+    return json.loads(text(value)) if value is not None else None
+
+
+def _write(out, k3, metadata, source):
+    from .writeback import fsync_dir, temp_beside
+
+    tmp = temp_beside(out)
+    try:
+        with open(tmp, "w+b") as fh:
+            archive = ArchiveWriter(fh)
+            archive.add("metadata.json", json.dumps(metadata).encode())
+            archive.add("config.json", json.dumps(k3).encode())
+            window = archive.weights()
+            with h5py.File(window, "w") as f:
+                _emit(k3, "", "", TreeWriter(f), source)
+            archive.close_weights(window)
+            archive.finish()
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, out)
+        fsync_dir(out)
+    except BaseException as e:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        if isinstance(e, OSError):
+            from .errors import WriteError
+
+            raise WriteError(f"writing {out} failed ({e.strerror or e}); nothing written") from None
+        raise
+
+
+def _numbered(dicts):
+    used = {}
+    for d in dicts:
+        name = snake_case(d["class_name"])
+        used[name] = used.get(name, -1) + 1
+        yield d, (f"{name}_{used[name]}" if used[name] else name)
+
+
+def _emit(d, tree_path, lpath, tree: TreeWriter, source):
+    """Write the weights of Keras 3 object `d` at `tree_path`, as Keras 3 walks it."""
+    cls, cfg = d["class_name"], d["config"]
+    name = cfg.get("name") or snake_case(cls)
+    here = lambda sub: f"{tree_path}/{sub}".lstrip("/")  # noqa: E731
+    if cls in ("Sequential", "Functional"):
+        tree.vars(tree_path, name)
+        subs = cfg["layers"][1:] if cls == "Sequential" else cfg["layers"]  # Sequential hides its InputLayer
+        for sub, key in _numbered(subs):
+            _emit(sub, here(f"layers/{key}"), f"{lpath}/{sub['config']['name']}".lstrip("/"), tree, source)
+    elif cls == "Bidirectional":
+        tree.vars(tree_path, name)
+        _emit(cfg["layer"], here("forward_layer"), f"{lpath}/forward", tree, source)
+        _emit(cfg.get("backward_layer") or cfg["layer"], here("backward_layer"), f"{lpath}/backward", tree, source)
+    elif cls == "TimeDistributed":
+        tree.vars(tree_path, name)
+        _emit(cfg["layer"], here("layer"), lpath, tree, source)
+    elif cls in RECURRENT:
+        tree.vars(tree_path, name)
+        tree.vars(here("cell"), f"{snake_case(cls)}_cell", source.cell_arrays(lpath, cfg))
+    elif cls in CELLS:
+        tree.vars(tree_path, name, source.cell_arrays(lpath, cfg))
+    elif cls == "RNN":
+        tree.vars(tree_path, name)
+        cell = cfg["cell"]
+        if cell["class_name"] == "StackedRNNCells":
+            tree.vars(here("cell"), "stacked_rnn_cells")
+            for k, (sub, key) in enumerate(_numbered(cell["config"]["cells"])):
+                _emit(sub, here(f"cell/cells/{key}"), f"{lpath}/cell_{k}", tree, source)
+        else:
+            _emit(cell, here("cell"), lpath, tree, source)
+    elif cls == "InputLayer":
+        tree.vars(tree_path, name)
+    else:
+        tree.vars(tree_path, name, source.layer_arrays(lpath, cls, tree_path))
+
+
+class _WeightSource:
+    """The source file's weights, by lstmtool layer path."""
+
+    def __init__(self, model, steps):
+        self.model = model
+        self.cells = {c.path: c for c in model.cells}
+        self.classes = {s.path: s.class_from for s in steps}
+        self.keras_major = model.keras_major or 2
+        store = model.store
+        self.h5 = store.h5
+        self.entries = None
+        if store.archive is None:
+            self.entries = {e.name: e for e in legacy_h5.read_layers(self.h5, [])}
+        else:
+            self.tree = Tree(self.h5)
+
+    def cell_arrays(self, lpath, cfg) -> list:
+        cell = self.cells.get(lpath)
+        if cell is None:
+            raise ModelError(f"{lpath}: the file's weights for this recurrent layer were not found")
+        scale = self.keras_major < 3 and cfg.get("recurrent_activation") == "hard_sigmoid" and cell.family in RECURRENT_GATES
+        scaled = RECURRENT_GATES.get(cell.family, ()) if scale else ()
+        parts = []
+        for part in ("W", "U", "b") if cell.b else ("W", "U"):
+            views = getattr(cell, part)
+            blocks = []
+            for g in cell.gates:
+                block = views[g].numpy()
+                if g in scaled:
+                    block = (block.astype(np.float64) * T.HARD_SIGMOID_SCALE).astype(block.dtype)
+                blocks.append(block)
+            parts.append(np.concatenate(blocks, axis=-1))
+        return parts
+
+    def layer_arrays(self, lpath, cls, tree_path) -> list:
+        if self.entries is None:
+            return self._tree_arrays(tree_path)
+        top, *inner = lpath.split("/")
+        entry = self.entries.get(top)
+        weights = entry.weights if entry else []
+        for name in inner:
+            weights = [w for w in weights if name in components(w[0])]
+        arrays = []
+        for wname, path in weights:
+            if path is None:
+                raise Refused(f"layer {lpath!r}: weight {wname} is missing from the file; nothing written")
+            arrays.append(self.h5[path][()])
+        if self.classes.get(lpath) in ("Convolution1D", "AtrousConvolution1D") and arrays and arrays[0].ndim == 4:
+            kernel = arrays[0]  # Keras 1 (TensorFlow ordering): (length, 1, in, filters)
+            if kernel.shape[1] != 1:
+                raise Refused(f"layer {lpath!r}: Keras 1 Theano-ordered convolution kernels are not converted")
+            arrays[0] = kernel[:, 0]
+        expected = T.WEIGHT_NAMES.get(cls)
+        if expected and len(arrays) > len(expected):
+            raise Refused(f"layer {lpath!r}: {len(arrays)} weights where {cls} has at most {len(expected)}")
+        return arrays
+
+    def _tree_arrays(self, tree_path):
+        """A .keras source: the layer's classes are unchanged, so its tree path is the same."""
+        arrays, k = [], 0
+        while (path := self.tree.dataset(f"{tree_path}/vars/{k}")) is not None:
+            arrays.append(self.h5[path][()])
+            k += 1
+        return arrays
