@@ -7,7 +7,7 @@
 """
 from .errors import LstmtoolError, ModelError, UsageError, WriteError
 
-__all__ = ["load", "LstmtoolError", "ModelError", "UsageError", "WriteError"]
+__all__ = ["load", "upgrade", "LstmtoolError", "ModelError", "UsageError", "WriteError"]
 __version__ = "0.1.0"
 
 
@@ -17,4 +17,8 @@ def __getattr__(name):
         from .reader import load
 
         return load
+    if name == "upgrade":
+        from .keras3_upgrade import upgrade
+
+        return upgrade
     raise AttributeError(name)

@@ -17,7 +17,7 @@ MODEL = click.argument("model", type=click.Path())
 
 # Commands defined in other modules, imported only when run or listed by --help.
 LAZY = {"set-forget-bias": "cli_edit", "set": "cli_edit", "scale": "cli_edit", "chrono-init": "cli_edit",
-        "export": "cli_edit", "import": "cli_edit"}
+        "export": "cli_edit", "import": "cli_edit", "upgrade": "cli_upgrade"}
 
 
 class Group(click.Group):

@@ -1,0 +1,46 @@
+"""`lstmtool upgrade`: parse, call keras3_upgrade.upgrade, render the plan."""
+from __future__ import annotations
+
+import json
+
+import click
+
+from .cli import cli
+
+
+@cli.command()
+@click.argument("model", type=click.Path())
+@click.option("-o", "--output", "out", required=True, type=click.Path(), help="The Keras 3 .keras file to write.")
+@click.option("--dry-run", is_flag=True, help="Print the plan (what changes per layer); write nothing.")
+@click.option("--force", is_flag=True, help="Replace OUT if it exists.")
+@click.option("--json", "as_json", is_flag=True, help="Print the plan / result as JSON (docs/json.md).")
+def upgrade(model, out, dry_run, force, as_json):
+    """Turn a legacy Keras model (Keras 1/2 .h5, tf-keras, CuDNN layers) into a Keras 3
+    .keras file that loads in Keras 3 and computes what the original computed.
+
+    hard_sigmoid gates (Keras 1/2: 0.2x+0.5) are kept exact by scaling their W, U, b
+    by 1.2 for Keras 3's x/6+0.5. Lambda layers, custom classes and time_major=True
+    are refused (exit 1), and nothing is written.
+
+    \b
+    Example:
+        lstmtool upgrade old_model.h5 -o model.keras
+        lstmtool upgrade old_model.h5 -o model.keras --dry-run
+    """
+    from .keras3_upgrade import upgrade as run
+
+    plan = run(model, out, dry_run=dry_run, force=force)
+    if as_json:
+        click.echo(json.dumps(plan.as_json(dry_run), indent=2))
+        return
+    click.echo(f"{plan.source}: {plan.from_format}, Keras {plan.from_keras} -> Keras 3 .keras"
+               + ("  (dry run: nothing written)" if dry_run else ""))
+    for step in plan.steps:
+        change = f"{step.class_from} -> {step.class_to}" if step.class_from != step.class_to else step.class_to
+        click.echo(f"  {step.path}  {change}")
+        for c in step.changes:
+            click.echo(f"      {c}")
+    for note in plan.notes:
+        click.echo(f"note: {note}")
+    if not dry_run:
+        click.echo(f"wrote {plan.written}")
