@@ -195,6 +195,10 @@ def _layer(d, path, ctx, depth):
             # Keras 2.0 wrote an Embedding's input dtype here; in Keras 3 it is the weights' dtype
             step.changes.append(f"dtype {cfg['dtype']} (the input's) -> float32 (the weights')")
             cfg["dtype"] = "float32"
+    for key in T.UNWRAP_SINGLE.get(cls, ()):
+        if isinstance(cfg.get(key), list) and len(cfg[key]) == 1:
+            cfg[key] = cfg[key][0]
+            step.changes.append(f"{key} [{cfg[key]}] -> {cfg[key]}")
     _keep_accepted(cls, cfg, step, path)
     ctx.steps.append(step)
     return {"module": T.LAYER_MODULE, "class_name": cls, "config": cfg, "registered_name": None}

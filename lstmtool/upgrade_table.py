@@ -105,6 +105,9 @@ ACCEPTED = {
 # Keras 2 argument names that Keras 3 renamed, per class.
 KERAS2_RENAMES = {"LeakyReLU": {"alpha": "negative_slope"}}
 
+# Keys tf.keras wrote as one-element lists where Keras 3 takes the element.
+UNWRAP_SINGLE = {"BatchNormalization": {"axis"}}
+
 # How many weights each class stores, in order (Keras 2 and 3 agree); checked on upgrade.
 WEIGHT_NAMES = {
     "Dense": ("kernel", "bias"), "Conv1D": ("kernel", "bias"), "Conv2D": ("kernel", "bias"),
