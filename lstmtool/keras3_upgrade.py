@@ -23,7 +23,7 @@ from . import upgrade_table as T
 from .containers import legacy_h5
 from .containers.found import components
 from .containers.hdf5 import text
-from .containers.keras3_tree import Tree, TreeWriter, snake_case
+from .containers.keras3_tree import Tree, TreeWriter, snake_case, stored_or_array
 from .containers.keras_zip import ArchiveWriter
 from .errors import ModelError, UsageError
 from .reader import load
@@ -77,7 +77,10 @@ def upgrade(src, out, dry_run=False, force=False) -> UpgradePlan:
                     "lstmtool": {"version": __version__, "upgraded_from": os.path.basename(src),
                                  "from_keras": plan.from_keras, "hard_sigmoid_scaled": plan.scaled,
                                  "hard_sigmoid_factor": T.HARD_SIGMOID_SCALE if plan.scaled else None}}
-        _write(out, k3, metadata, source)
+        try:
+            _write(out, k3, metadata, source)
+        finally:
+            source.close()
     plan.written = out
     return plan
 
@@ -110,7 +113,7 @@ def _write(out, k3, metadata, source):
             archive.add("config.json", json.dumps(k3).encode())
             window = archive.weights()
             with h5py.File(window, "w") as f:
-                _emit(k3, "", "", TreeWriter(f), source)
+                _emit(k3, "", "", TreeWriter(f, raw=(fh, window.start)), source)
             archive.close_weights(window)
             archive.finish()
             fh.flush()
@@ -182,6 +185,10 @@ class _WeightSource:
         self.keras_major = model.keras_major or 2
         store = model.store
         self.h5 = store.h5
+        # Plain datasets are copied by the kernel from this descriptor (the source file);
+        # in a .keras archive the HDF5 file starts at the weights member's data.
+        self.fd = os.open(model.filename, os.O_RDONLY)
+        self.base = 0 if store.archive is None else store.archive.weights_offset
         self.entries = None
         if store.archive is None:
             self.entries = {e.name: e for e in legacy_h5.read_layers(self.h5, [])}
@@ -194,6 +201,9 @@ class _WeightSource:
             raise ModelError(f"{lpath}: the file's weights for this recurrent layer were not found")
         scale = self.keras_major < 3 and cfg.get("recurrent_activation") == "hard_sigmoid" and cell.family in RECURRENT_GATES
         scaled = RECURRENT_GATES.get(cell.family, ()) if scale else ()
+        if cell.layout == "keras" and not scaled:  # already Keras 3's fused tensors: copy them as stored
+            roles = ("kernel", "recurrent_kernel", "bias") if cell.b else ("kernel", "recurrent_kernel")
+            return [self._stored(cell.tensors[r].path) for r in roles]
         parts = []
         for part in ("W", "U", "b") if cell.b else ("W", "U"):
             views = getattr(cell, part)
@@ -218,9 +228,10 @@ class _WeightSource:
         for wname, path in weights:
             if path is None:
                 raise Refused(f"layer {lpath!r}: weight {wname} is missing from the file; nothing written")
-            arrays.append(self.h5[path][()])
-        if self.classes.get(lpath) in ("Convolution1D", "AtrousConvolution1D") and arrays and arrays[0].ndim == 4:
-            kernel = arrays[0]  # Keras 1 (TensorFlow ordering): (length, 1, in, filters)
+            arrays.append(self._stored(path))
+        if self.classes.get(lpath) in ("Convolution1D", "AtrousConvolution1D") and arrays \
+                and len(self.h5[weights[0][1]].shape) == 4:
+            kernel = self.h5[weights[0][1]][()]  # Keras 1 (TensorFlow ordering): (length, 1, in, filters)
             if kernel.shape[1] != 1:
                 raise Refused(f"layer {lpath!r}: Keras 1 Theano-ordered convolution kernels are not converted")
             arrays[0] = kernel[:, 0]
@@ -229,10 +240,18 @@ class _WeightSource:
             raise Refused(f"layer {lpath!r}: {len(arrays)} weights where {cls} has at most {len(expected)}")
         return arrays
 
+    def _stored(self, path):
+        if self.base is None:  # a compressed archive member: decoded, not copied
+            return self.h5[path][()]
+        return stored_or_array(self.h5, path, self.fd, self.base)
+
+    def close(self):
+        os.close(self.fd)
+
     def _tree_arrays(self, tree_path):
         """A .keras source: the layer's classes are unchanged, so its tree path is the same."""
         arrays, k = [], 0
         while (path := self.tree.dataset(f"{tree_path}/vars/{k}")) is not None:
-            arrays.append(self.h5[path][()])
+            arrays.append(self._stored(path))
             k += 1
         return arrays

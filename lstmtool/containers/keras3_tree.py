@@ -8,7 +8,9 @@ infer cells from the tree alone.
 """
 from __future__ import annotations
 
+import os
 import re
+from dataclasses import dataclass
 
 import h5py
 
@@ -171,15 +173,57 @@ def _inferred(tree: Tree, vars_path: str, path: str) -> FoundCell:
     return FoundCell(path, class_name, None, tensors, source="inferred from tensor shapes", notes=notes)
 
 
+@dataclass
+class Stored:
+    """A source dataset to copy byte for byte (contiguous, uncompressed) instead of
+    decoding it: the kernel copies it file to file."""
+
+    fd: int  # source file descriptor
+    offset: int  # absolute offset of the data in the source file
+    nbytes: int
+    shape: tuple
+    h5type: object  # the source's HDF5 datatype, so the bytes mean the same
+
+
+def stored_or_array(h5, path, fd, base):
+    """`Stored` for a plain contiguous dataset of `h5` (itself at `base` in file `fd`), else its array."""
+    ds = h5[path]
+    offset = ds.id.get_offset()
+    if offset is None or ds.chunks is not None or ds.compression or ds.dtype.kind not in "fiu":
+        return ds[()]
+    return Stored(fd, base + offset, ds.id.get_storage_size(), ds.shape, ds.id.get_type())
+
+
 class TreeWriter:
     """Writes the Keras 3 weights tree: the twin of `Tree`. Every saveable object gets a
-    `vars` group carrying its name (as Keras writes it), with its weights as `0`, `1`, ..."""
+    `vars` group carrying its name (as Keras writes it), with its weights as `0`, `1`, ...
 
-    def __init__(self, f: h5py.File):
-        self.f = f
+    `raw` = (file object, offset of the HDF5 file in it) lets `Stored` sources be copied
+    straight into their datasets' space."""
+
+    def __init__(self, f: h5py.File, raw=None):
+        self.f, self.raw = f, raw
 
     def vars(self, path: str, name: str, arrays=()):
         group = self.f.require_group(f"{path}/vars".lstrip("/"))
         group.attrs["name"] = name
         for k, array in enumerate(arrays):
-            group.create_dataset(str(k), data=array)
+            if isinstance(array, Stored) and self.raw is not None:
+                self._copy(group, str(k), array)
+            else:
+                group.create_dataset(str(k), data=array)
+
+    def _copy(self, group, name, src: Stored):
+        dcpl = h5py.h5p.create(h5py.h5p.DATASET_CREATE)
+        dcpl.set_alloc_time(h5py.h5d.ALLOC_TIME_EARLY)  # its place in the file is fixed now
+        dcpl.set_fill_time(h5py.h5d.FILL_TIME_NEVER)
+        space = h5py.h5s.create_simple(src.shape) if src.shape else h5py.h5s.create(h5py.h5s.SCALAR)
+        ds = h5py.h5d.create(group.id, name.encode(), src.h5type, space, dcpl=dcpl)
+        fh, base = self.raw
+        fh.flush()
+        out_fd, dst, left, src_off = fh.fileno(), base + ds.get_offset(), src.nbytes, src.offset
+        while left:
+            n = os.copy_file_range(src.fd, out_fd, left, src_off, dst)
+            if n == 0:
+                raise OSError("short copy")
+            left, src_off, dst = left - n, src_off + n, dst + n

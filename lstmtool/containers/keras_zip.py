@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import posixpath
 import struct
 import zipfile
@@ -255,7 +256,16 @@ class ArchiveWriter:
         if size >= 0xFFFFFFFF:
             raise ModelError("the weights are 4 GiB or more: too large for a plain zip archive")
         self.fh.flush()
-        crc = crc_of(self.fh, window.start, size)
+        # Flushing the data to disk and reading it back for its CRC overlap (both release
+        # the GIL); the header patched afterwards is fsync'ed again by the caller.
+        import threading
+
+        sync = threading.Thread(target=os.fsync, args=(self.fh.fileno(),))
+        sync.start()
+        try:
+            crc = crc_of(self.fh, window.start, size)
+        finally:
+            sync.join()
         self.fh.seek(self._weights_offset + 14)
         self.fh.write(struct.pack("<III", crc, size, size))
         self.fh.seek(window.start + size)
