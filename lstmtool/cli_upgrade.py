@@ -14,7 +14,9 @@ from .cli import cli
 @click.option("--dry-run", is_flag=True, help="Print the plan (what changes per layer); write nothing.")
 @click.option("--force", is_flag=True, help="Replace OUT if it exists.")
 @click.option("--json", "as_json", is_flag=True, help="Print the plan / result as JSON (docs/json.md).")
-def upgrade(model, out, dry_run, force, as_json):
+@click.option("--layer-class", "layer_classes", multiple=True, metavar="LAYER=CLASS",
+              help="Weights-only inputs: the Keras 3 class of a layer its weights cannot tell (repeatable).")
+def upgrade(model, out, dry_run, force, as_json, layer_classes):
     """Turn a legacy Keras model (Keras 1/2 .h5, tf-keras, CuDNN layers) into a Keras 3
     .keras file that loads in Keras 3 and computes what the original computed.
 
@@ -22,18 +24,31 @@ def upgrade(model, out, dry_run, force, as_json):
     by 1.2 for Keras 3's x/6+0.5. Lambda layers, custom classes and time_major=True
     are refused (exit 1), and nothing is written.
 
+    A weights-only file becomes a Keras 3 .weights.h5 for model.load_weights(...) on the
+    equivalent Keras 3 model built in code (layouts converted; activations are the code's).
+
     \b
     Example:
         lstmtool upgrade old_model.h5 -o model.keras
         lstmtool upgrade old_model.h5 -o model.keras --dry-run
+        lstmtool upgrade textgenrnn_weights.hdf5 -o tg.weights.h5 \\
+            --layer-class attention=AttentionWeightedAverage
     """
+    from .errors import UsageError
     from .keras3_upgrade import upgrade as run
 
-    plan = run(model, out, dry_run=dry_run, force=force)
+    classes = {}
+    for item in layer_classes:
+        name, sep, cls = item.partition("=")
+        if not sep or not name or not cls:
+            raise UsageError(f"--layer-class {item!r} is not LAYER=CLASS")
+        classes[name] = cls
+    plan = run(model, out, dry_run=dry_run, force=force, layer_classes=classes)
     if as_json:
         click.echo(json.dumps(plan.as_json(dry_run), indent=2))
         return
-    click.echo(f"{plan.source}: {plan.from_format}, Keras {plan.from_keras} -> Keras 3 .keras"
+    kind = "weights file" if out.endswith(".weights.h5") else ".keras"
+    click.echo(f"{plan.source}: {plan.from_format}, Keras {plan.from_keras} -> Keras 3 {kind}"
                + ("  (dry run: nothing written)" if dry_run else ""))
     for step in plan.steps:
         change = f"{step.class_from} -> {step.class_to}" if step.class_from != step.class_to else step.class_to

@@ -54,19 +54,23 @@ class UpgradePlan:
                 "layers": [asdict(s) for s in self.steps]}
 
 
-def upgrade(src, out, dry_run=False, force=False) -> UpgradePlan:
-    """Plan (and unless `dry_run`, write) the Keras 3 version of `src` at `out`."""
+def upgrade(src, out, dry_run=False, force=False, layer_classes=None) -> UpgradePlan:
+    """Plan (and unless `dry_run`, write) the Keras 3 version of `src` at `out`.
+
+    Weights-only inputs become a `.weights.h5`; `layer_classes` ({layer name: Keras 3
+    class name}) names the classes of layers their weights cannot tell (custom layers)."""
     src, out = os.fspath(src), os.fspath(out)
     if not dry_run:
         _check_output(src, out, force)
     with load(src) as model:
         raw = _raw_config(model)
-        if raw is None:
-            raise Refused(f"{src}: weights only (no model config): upgrade needs a full model; "
-                          "build the model in code and load the weights instead")
         if model.incomplete:
             raise Refused(f"{src}: {model.incomplete[0].path} is incomplete in the file "
                           f"({model.incomplete[0].problem}); nothing written")
+        if raw is None:
+            return _upgrade_weights(model, src, out, dry_run, layer_classes)
+        if not out.endswith(".keras"):
+            raise UsageError(f"{out}: a full model upgrades to a .keras file (Keras 3 loads nothing else)")
         k3, steps = model_config(raw, model.keras_major)
         plan = UpgradePlan(src, out, model.format, model.keras_version or "unknown", steps)
         plan.notes.append("optimizer state and training config are not carried over (compile again to train)")
@@ -82,6 +86,26 @@ def upgrade(src, out, dry_run=False, force=False) -> UpgradePlan:
         finally:
             source.close()
     plan.written = out
+    return plan
+
+
+def _upgrade_weights(model, src, out, dry_run, layer_classes) -> UpgradePlan:
+    """Weights-only inputs: a Keras 3 .weights.h5 for `model.load_weights` (layouts only)."""
+    from . import weights_upgrade
+
+    if not out.endswith(".weights.h5"):
+        raise UsageError(f"{out}: {src} holds weights only; its upgrade is a Keras 3 weights file, "
+                         "whose name Keras requires to end in .weights.h5")
+    layers = weights_upgrade.plan_layers(model, layer_classes)
+    plan = UpgradePlan(src, out, model.format, model.keras_version or "unknown", [step for step, _ in layers])
+    plan.notes.append(weights_upgrade.NOTE)
+    if not dry_run:
+        source = _WeightSource(model, plan.steps)
+        try:
+            weights_upgrade.write(out, layers, source)
+        finally:
+            source.close()
+        plan.written = out
     return plan
 
 

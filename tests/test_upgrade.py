@@ -38,11 +38,14 @@ REALWORLD = {
     "praali/bilstm_model.h5": "incomplete in the file",
     "ts-bilstm/bilstm_model.keras": None,
     "xauusd-gru/gru_model.keras": None,
-    "eco-keras1/sherry_turkle-the_second_self_computers_and_the_human_spirit_i10e10s1.h5": "weights only",
-    "psi-walk/model.h5": "weights only",
-    "textgenrnn/textgenrnn_weights.hdf5": "weights only",
-    "rnn-congestion/grumodel.weights.h5": "weights only",
-    "stock-nishe/lstmNishe.weights.h5": "weights only",
+}
+# Weights-only real-world files: upgraded to a .weights.h5 (None), or refused with this reason.
+REALWORLD_WEIGHTS = {
+    "eco-keras1/sherry_turkle-the_second_self_computers_and_the_human_spirit_i10e10s1.h5": None,
+    "psi-walk/model.h5": None,
+    "textgenrnn/textgenrnn_weights.hdf5": "--layer-class attention=",
+    "rnn-congestion/grumodel.weights.h5": "already in Keras 3's weights format",
+    "stock-nishe/lstmNishe.weights.h5": "already in Keras 3's weights format",
 }
 
 
@@ -146,6 +149,25 @@ def test_realworld_upgrades_or_is_refused_with_its_reason(keras3, realworld, tmp
         np.testing.assert_allclose(np.asarray(got), np.asarray(want), atol=1e-5)
 
 
+@pytest.mark.parametrize("name", sorted(REALWORLD_WEIGHTS))
+def test_realworld_weights_only(realworld, tmp_path, name):
+    """Upgraded weights re-read by lstmtool hold the same gates as the original (no config
+    there to run them in Keras: that takes the author's code)."""
+    path = os.path.join(realworld, name)
+    out = tmp_path / "w.weights.h5"
+    r = run_cli("upgrade", path, "-o", out)
+    if REALWORLD_WEIGHTS[name] is not None:
+        assert r.exit_code == 1 and REALWORLD_WEIGHTS[name] in r.stderr and not out.exists(), r.stderr
+        return
+    assert r.exit_code == 0, r.stderr
+    with lstmtool.load(path) as a, lstmtool.load(out) as b:
+        assert len(a.cells) == len(b.cells)
+        for ca, cb in zip(a.cells, b.cells):
+            for part in ("W", "U", "b"):
+                for g in ca.gates:
+                    assert np.array_equal(getattr(ca, part)[g].numpy(), getattr(cb, part)[g].numpy())
+
+
 def _tf_keras_load(path):
     import tf_keras
 
@@ -235,3 +257,75 @@ def test_refusals_are_one_line_and_write_nothing(tmp_path, mutate, words):
     assert r.exit_code == 1 and words in r.stderr, r.stderr
     assert len(r.stderr.strip().splitlines()) == 1
     assert not out.exists() and not [n for n in os.listdir(tmp_path) if "lstmtool-tmp" in n]
+
+
+# --- weights-only inputs: a Keras 3 .weights.h5 for model.load_weights ---------------------
+
+WONLY = sorted(glob.glob(os.path.join(FIXTURES, "tfkeras", "*.wonly.h5")))
+
+
+@pytest.mark.parametrize("path", WONLY, ids=fid)
+def test_weights_only_loads_into_the_keras3_model(keras3, tmp_path, path):
+    """The Keras 3 model comes from upgrading the same model's full file; load_weights then
+    takes the upgraded weights-only file, layouts converted and nothing scaled."""
+    full = path.replace(".wonly.h5", ".h5")
+    weights = tmp_path / "w.weights.h5"
+    wrappers = {"extras": ["--layer-class", "td_lstm=TimeDistributed"],  # what the model's code says
+                "stacked": ["--layer-class", "rnn_simple=RNN"]}
+    r = run_cli("upgrade", path, "-o", weights, *wrappers.get(os.path.basename(path).split(".")[0], []))
+    if "nested" in path:  # its recurrent weights sit inside a nested model: refused, said why
+        assert r.exit_code == 1 and "nested model" in r.stderr and not weights.exists()
+        return
+    assert r.exit_code == 0, r.stderr
+    plan = json.loads(run_cli("upgrade", full, "-o", tmp_path / "m.keras", "--json").stdout)
+    model = keras3.saving.load_model(tmp_path / "m.keras")
+    model.load_weights(weights)
+    from lstmtool.verify import find_layer
+
+    with lstmtool.load(path) as m:
+        for path_, cells in group_cells(m.cells).items():
+            layer = find_layer(model, path_)
+            got = [w for w in layer.get_weights()]
+            want = [np.concatenate([getattr(c, p)[g].numpy() for g in c.gates], axis=-1)
+                    for c in cells for p in ("W", "U", "b") if getattr(c, p)]
+            assert len(got) == len(want) and all(np.array_equal(a, b) for a, b in zip(got, want)), path_
+    if not plan["hard_sigmoid_scaled"]:
+        e = np.load(os.path.join(os.path.dirname(full), os.path.basename(full).split(".")[0] + ".expected.npz"))
+        np.testing.assert_allclose(model.predict(e["x"], verbose=0), e["y"], atol=1e-5)
+
+
+def test_textgenrnn_cudnn_weights_load_into_keras3(keras3, realworld, tmp_path):
+    """textgenrnn's weights (CuDNNLSTM x2, a custom attention layer) into textgenrnn's
+    architecture written in Keras 3; each LSTM computes what the original CuDNN cell did."""
+    from lstmtool.verify import numpy_output
+
+    src = os.path.join(realworld, "textgenrnn/textgenrnn_weights.hdf5")
+    out = tmp_path / "tg.weights.h5"
+    r = run_cli("upgrade", src, "-o", out)
+    assert r.exit_code == 1 and "--layer-class attention=" in r.stderr
+    assert run_cli("upgrade", src, "-o", out, "--layer-class", "attention=AttentionWeightedAverage").exit_code == 0
+
+    class AttentionWeightedAverage(keras3.layers.Layer):
+        def build(self, shape):
+            self.W = self.add_weight(shape=(shape[-1], 1), name="attention_W")
+
+        def call(self, x):
+            a = keras3.ops.softmax(keras3.ops.squeeze(keras3.ops.matmul(x, self.W), -1), axis=-1)
+            return keras3.ops.sum(x * keras3.ops.expand_dims(a, -1), axis=1)
+
+    inp = keras3.Input((40,), name="input")
+    emb = keras3.layers.Embedding(465, 100, name="embedding")(inp)
+    r1 = keras3.layers.LSTM(128, return_sequences=True, name="rnn_1")(emb)
+    r2 = keras3.layers.LSTM(128, return_sequences=True, name="rnn_2")(r1)
+    cat = keras3.layers.Concatenate(name="rnn_concat")([emb, r1, r2])
+    att = AttentionWeightedAverage(name="attention")(cat)
+    model = keras3.Model(inp, keras3.layers.Dense(465, activation="softmax", name="output")(att))
+    model.load_weights(out)
+    x = np.random.default_rng(0).normal(0, 1, (2, 6, 100))
+    with lstmtool.load(src) as m:
+        layer = model.get_layer("rnn_1")
+        got = np.asarray(layer(x.astype("float32")))
+        want = numpy_output(layer, [m.cell("rnn_1")], x, m.keras_major)
+        assert float(np.max(np.abs(got - want))) <= 1e-5
+        with __import__("h5py").File(src) as f:
+            assert np.array_equal(model.get_layer("attention").get_weights()[0], f["attention/attention/attention_W:0"][()])

@@ -1,0 +1,164 @@
+"""Weights-only legacy files -> a Keras 3 `.weights.h5` for `model.load_weights(...)`.
+
+There is no config, so each layer's class is read from what it stores (recurrent
+cells from their shapes, as `inspect` does; Dense, Conv, Embedding and
+BatchNormalization from their weight names and ranks), and the file is laid out
+as Keras 3's tree for those classes. Only layouts are converted (CuDNN, Keras 1
+per-gate arrays); activations live in the user's code, so nothing is scaled.
+"""
+from __future__ import annotations
+
+import os
+
+import h5py
+
+from .containers import legacy_h5
+from .containers.found import basename, keras1_role
+from .containers.keras3_tree import TreeWriter, snake_case
+from .containers.keras_zip import MemberWindow
+from .translate import Refused, Step
+
+CELL_CLASS = {"CuDNNLSTM": "LSTM", "CuDNNGRU": "GRU"}
+CONV_BY_RANK = {2: "Dense", 3: "Conv1D", 4: "Conv2D", 5: "Conv3D"}
+BN_ORDER = ("gamma", "beta", "moving_mean", "moving_variance")
+
+NOTE = ("weights only: layer classes were inferred from the stored tensors; activations are "
+        "whatever your Keras 3 code says (a Keras 2 hard_sigmoid now computes x/6+0.5)")
+
+
+def plan_layers(model, classes=None) -> list:
+    """[(Step, emit)] per weight-bearing layer, in the file's layer order. `classes` names
+    the Keras 3 class of layers the weights cannot tell (custom layers): {layer: class}."""
+    classes = classes or {}
+    if model.format != "legacy-h5-weights":
+        raise Refused(f"{model.filename}: already in Keras 3's weights format; nothing to upgrade")
+    entries = legacy_h5.read_layers(model.store.h5, [])
+    out, used = [], {}
+
+    def number(cls):
+        key = snake_case(cls)
+        used[key] = used.get(key, -1) + 1
+        return f"{key}_{used[key]}" if used[key] else key
+
+    for entry in entries:
+        if not entry.weights:
+            continue
+        cells = [c for c in model.cells if c.path == entry.name or c.path.startswith(entry.name + "/")]
+        if cells:
+            out.append(_recurrent(entry.name, cells, number, classes.get(entry.name)))
+        else:
+            out.append(_plain(entry, model.store.h5, number, classes.get(entry.name)))
+    return out
+
+
+AMBIGUOUS = ("the stored names are the same for RNN(cell) and TimeDistributed(layer): if your code "
+             "wraps this layer so, say it with --layer-class NAME=RNN or NAME=TimeDistributed")
+
+
+def _recurrent(name, cells, number, given=None):
+    tails = [c.path[len(name):] for c in cells]
+    cls = CELL_CLASS.get(cells[0].class_name, cells[0].class_name)
+    if tails == [""]:
+        wrapper = given if given in ("RNN", "TimeDistributed") else None
+        if given and not wrapper:
+            raise Refused(f"--layer-class {name}={given}: a recurrent layer can only be said to be RNN "
+                          "or TimeDistributed (its cell class comes from its shapes)")
+        key = number(wrapper or cls)
+        cell_path = f"layers/{key}/cell" if wrapper != "TimeDistributed" else f"layers/{key}/layer/cell"
+
+        def emit(tree, source):
+            tree.vars(f"layers/{key}", name)
+            if wrapper == "TimeDistributed":
+                tree.vars(f"layers/{key}/layer", name)
+            tree.vars(cell_path, f"{snake_case(cls)}_cell", source.cell_arrays(name, {}))
+        shown = f"{wrapper}({cls})" if wrapper else cls
+        return Step(name, cells[0].class_name, shown, ["class inferred from tensor shapes"]
+                    + ([] if wrapper else [AMBIGUOUS])), emit
+    if all(t.startswith(("/forward", "/backward")) for t in tails):
+        key = number("Bidirectional")
+
+        def emit(tree, source):
+            tree.vars(f"layers/{key}", name)
+            for half in ("forward", "backward"):
+                mine = [c for c in cells if c.path.startswith(f"{name}/{half}")]
+                _rnn(tree, f"layers/{key}/{half}_layer", f"{half}_{snake_case(cls)}", mine, f"{name}/{half}", source)
+        return Step(name, "?", f"Bidirectional({cls})", ["class inferred from weight names and shapes"]), emit
+    if all(t.startswith("/cell_") for t in tails):
+        key = number("RNN")
+
+        def emit(tree, source):
+            _rnn(tree, f"layers/{key}", name, cells, name, source)
+        return Step(name, "?", "RNN(StackedRNNCells)", ["class inferred from weight names and shapes"]), emit
+    raise Refused(f"layer {name!r}: its recurrent weights sit in a nested model; a weights-only file does "
+                  "not say how to lay them out for Keras 3")
+
+
+def _rnn(tree, path, name, cells, lpath, source):
+    """One RNN layer: a single cell (`cell/vars`) or stacked cells (`cell/cells/*/vars`)."""
+    tree.vars(path, name)
+    if len(cells) == 1 and cells[0].path == lpath:
+        cls = CELL_CLASS.get(cells[0].class_name, cells[0].class_name)
+        tree.vars(f"{path}/cell", f"{snake_case(cls)}_cell", source.cell_arrays(lpath, {}))
+        return
+    tree.vars(f"{path}/cell", "stacked_rnn_cells")
+    used = {}
+    for cell in cells:
+        cls = CELL_CLASS.get(cell.class_name, cell.class_name).replace("Cell", "") + "Cell"
+        key = snake_case(cls)
+        used[key] = used.get(key, -1) + 1
+        key = f"{key}_{used[key]}" if used[key] else key
+        tree.vars(f"{path}/cell/cells/{key}", key, source.cell_arrays(cell.path, {}))
+
+
+def _plain(entry, h5, number, given=None):
+    names = [basename(w) for w, _ in entry.weights]
+    if any(p is None for _, p in entry.weights):
+        raise Refused(f"layer {entry.name!r}: some of its weights are missing from the file")
+    shapes = [h5[p].shape for _, p in entry.weights]
+    cls = given
+    if cls is not None:
+        pass  # the user named it: its weights go in stored order
+    elif names in (["kernel"], ["kernel", "bias"]):
+        cls = CONV_BY_RANK.get(len(shapes[0]))
+    elif names == ["embeddings"]:
+        cls = "Embedding"
+    elif names and names == [n for n in BN_ORDER if n in names] and names[-2:] == ["moving_mean", "moving_variance"]:
+        cls = "BatchNormalization"
+    elif [keras1_role(w) and keras1_role(w)[1] for w, _ in entry.weights] == ["W", "b"] and len(shapes[0]) == 2:
+        cls = "Dense"  # Keras 1: W (in, out) and b
+    if cls is None:
+        raise Refused(f"layer {entry.name!r}: its class cannot be told from its weights "
+                      f"({', '.join(names)}); name it with --layer-class {entry.name}=ClassName")
+    key = number(cls)
+
+    def emit(tree, source):
+        tree.vars(f"layers/{key}", entry.name, source.layer_arrays(entry.name, cls, f"layers/{key}"))
+    how = "class given by --layer-class" if given else "class inferred from weight names and ranks"
+    return Step(entry.name, "?", cls, [how]), emit
+
+
+def write(out, layers, source):
+    """Write the `.weights.h5` atomically (temp file, fsync, rename)."""
+    from .errors import WriteError
+    from .writeback import fsync_dir, temp_beside
+
+    tmp = temp_beside(out)
+    try:
+        with open(tmp, "w+b") as fh:
+            window = MemberWindow(fh, 0)
+            with h5py.File(window, "w") as f:
+                tree = TreeWriter(f, raw=(fh, 0))
+                tree.vars("", "model")
+                for _, emit in layers:
+                    emit(tree, source)
+            fh.truncate(window.end)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, out)
+        fsync_dir(out)
+    except BaseException as e:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        if isinstance(e, OSError):
+            raise WriteError(f"writing {out} failed ({e.strerror or e}); nothing written") from None
+        raise
