@@ -231,17 +231,15 @@ def write(plan: Plan, out=None, backup=False, verify=False) -> Plan:
     if out is None and plan.changes and not any(c.changed for c in plan.changes):
         plan.unchanged = True
         return plan
-    check = None
-    if verify:
-        from .verify import verify_file
-
-        def check(tmp):
-            result = verify_file(tmp)
-            if not result["ok"]:
-                raise UsageError("--verify: NumPy reference and Keras disagree on the edited file; nothing written")
-
-    plan.written = apply(plan.model, plan.edits, out=out, backup=backup, check=check)
+    plan.written = apply(plan.model, plan.edits, out=out, backup=backup, check=_keras_check if verify else None)
     return plan
+
+
+def _keras_check(tmp):
+    from .verify import verify_file
+
+    if not verify_file(tmp)["ok"]:
+        raise UsageError("--verify: NumPy reference and Keras disagree on the edited file; nothing written")
 
 
 def check_outputs(models, out, force=False) -> list:

@@ -5,7 +5,7 @@ import functools
 
 import click
 
-from .cli import cli
+from . import cli
 
 
 # Negative values (`set lstm:b_i -1`) are arguments, not unknown options.
@@ -32,8 +32,8 @@ def write_options(fn):
 
 def run(models, out, make_plan, opts):
     """Lock every file to be replaced, plan each model under the lock, render, write."""
-    from .edit import check_outputs
-    from .filelock import locked
+    from ..edit import check_outputs
+    from ..filelock import locked
 
     outs = check_outputs(models, out, opts["force"])
     with locked([o or m for m, o in zip(models, outs)], wait=not opts["no_wait"]):
@@ -43,8 +43,8 @@ def run(models, out, make_plan, opts):
 
 def finish(plans, outs, dry_run, backup, verify_after, as_json):
     from . import textout
-    from .edit import check_writable, write
-    from .filelock import leftovers
+    from ..edit import check_writable, write
+    from ..filelock import leftovers
 
     for plan, out in zip(plans, outs):
         stale = leftovers(out or plan.model)
@@ -79,7 +79,7 @@ def set_forget_bias(value, models, patterns, out, **opts):
     Cells with two biases (CuDNNLSTM) get VALUE in the input half and 0 in the
     recurrent half, so the effective forget bias is VALUE.
     """
-    from .edit import plan_forget_bias
+    from ..edit import plan_forget_bias
 
     run(models, out, lambda m: plan_forget_bias(m, value, patterns), opts)
 
@@ -93,8 +93,8 @@ def set_forget_bias(value, models, patterns, out, **opts):
 @write_options
 def set_(model, target, value, npy, allow_nonfinite, out, **opts):
     """Set TARGET (LAYERPATH:PART_GATE, e.g. lstm:b_f, bigru/forward:U_r, lstm:W_*) to VALUE."""
-    from .edit import plan_set
-    from .errors import UsageError
+    from ..edit import plan_set
+    from ..errors import UsageError
 
     if (value is None) == (npy is None):
         raise UsageError("give either VALUE or --from FILE.npy")
@@ -108,7 +108,7 @@ def set_(model, target, value, npy, allow_nonfinite, out, **opts):
 @write_options
 def scale(model, target, factor, out, **opts):
     """Multiply TARGET (LAYERPATH:PART_GATE) by FACTOR."""
-    from .edit import plan_scale
+    from ..edit import plan_scale
 
     run([model], out, lambda m: plan_scale(m, target, factor), opts)
 
@@ -121,64 +121,6 @@ def scale(model, target, factor, out, **opts):
 @write_options
 def chrono_init(model, tmax, seed, patterns, out, **opts):
     """Chrono initialisation: b_f = log(U[1, tmax-1]), b_i = -b_f (GRU: b_z = log(U[1, tmax-1]))."""
-    from .edit import plan_chrono
+    from ..edit import plan_chrono
 
     run([model], out, lambda m: plan_chrono(m, tmax, seed, patterns), opts)
-
-
-class _Progress:
-    """A rich progress bar on stderr for exports above 64 MB."""
-
-    def __init__(self):
-        self.bar = None
-
-    def start(self, total):
-        if total > 64 << 20:
-            from rich.console import Console
-            from rich.progress import Progress
-
-            self.bar = Progress(console=Console(stderr=True), transient=True)
-            self.bar.start()
-            self.task = self.bar.add_task("exporting", total=total)
-
-    def advance(self, n):
-        if self.bar:
-            self.bar.advance(self.task, n)
-
-    def stop(self):
-        if self.bar:
-            self.bar.stop()
-
-
-@cli.command()
-@click.argument("model", type=click.Path())
-@click.option("-o", "--output", "out_dir", required=True, type=click.Path(file_okay=False))
-@click.option("--layer", "patterns", multiple=True)
-@click.option("--format", "fmt", type=click.Choice(["npy", "npz", "safetensors"]), default=None,
-              help="Default: npy (torch layout: safetensors).")
-@click.option("--layout", type=click.Choice(["keras", "torch", "onnx", "tf1"]), default="keras", show_default=True)
-@click.option("--force", is_flag=True, help="Write into a non-empty directory.")
-def export(model, out_dir, patterns, fmt, layout, force):
-    """Write gate matrices to OUT_DIR (one .npy per gate and part, or a bundle) with manifest.json."""
-    from .exchange import export_model
-
-    progress = _Progress()
-    try:
-        manifest = export_model(model, out_dir, patterns, fmt, layout, force, progress)
-    finally:
-        progress.stop()
-    click.echo(f"exported {len(manifest['arrays'])} arrays ({layout} layout) to {out_dir}")
-
-
-@cli.command("import")
-@click.argument("model", type=click.Path())
-@click.argument("source", type=click.Path(exists=True))
-@click.option("--layout", type=click.Choice(["keras", "torch", "onnx", "tf1"]), default=None,
-              help="Default: from SOURCE's manifest.json, else keras.")
-@click.option("--layer", "patterns", multiple=True)
-@write_options
-def import_(model, source, layout, patterns, out, **opts):
-    """Write gate matrices from SOURCE (an export directory, .npz or .safetensors) into MODEL."""
-    from .exchange import plan_import
-
-    run([model], out, lambda m: plan_import(m, source, layout, patterns), opts)

@@ -5,7 +5,7 @@ import json
 
 import click
 
-from .cli import cli
+from . import cli
 
 
 @cli.command()
@@ -34,8 +34,8 @@ def upgrade(model, out, dry_run, force, as_json, layer_classes):
         lstmtool upgrade textgenrnn_weights.hdf5 -o tg.weights.h5 \\
             --layer-class attention=AttentionWeightedAverage
     """
-    from .errors import UsageError
-    from .keras3_upgrade import upgrade as run
+    from ..errors import UsageError
+    from ..keras3_upgrade import upgrade as run
 
     classes = {}
     for item in layer_classes:

@@ -1,0 +1,67 @@
+"""The `lstmtool` command: parse, call one library function, render.
+
+One module per command group (read, edit, exchange, upgrade); rendering and text
+layout live here too (render.py, textout.py), apart from the library they call.
+
+Heavy modules (h5py, numpy, rich) are imported inside the commands so that
+`lstmtool --help` stays fast.
+"""
+from __future__ import annotations
+
+import os
+
+import click
+
+from ..errors import LstmtoolError
+
+# Commands defined in other modules, imported only when run or listed by --help.
+LAZY = {"inspect": "read", "explain": "read", "show": "read", "verify": "read",
+        "set-forget-bias": "edit", "set": "edit", "scale": "edit", "chrono-init": "edit",
+        "export": "exchange", "import": "exchange", "upgrade": "upgrade"}
+
+
+class Group(click.Group):
+    """Turns lstmtool's errors into one line on stderr and an exit status, never a traceback.
+    Loads the command modules listed in LAZY on first use."""
+
+    def list_commands(self, ctx):
+        return sorted(set(super().list_commands(ctx)) | set(LAZY))
+
+    def get_command(self, ctx, name):
+        if name in LAZY and name not in self.commands:
+            import importlib
+
+            importlib.import_module(f"{__package__}.{LAZY[name]}")
+        return super().get_command(ctx, name)
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except (click.exceptions.Exit, click.ClickException, click.exceptions.Abort):
+            raise
+        except LstmtoolError as e:
+            fail(ctx, str(e), e.exit_code)
+        except OSError as e:
+            fail(ctx, f"{e.filename or ''}: {e.strerror or e}".lstrip(": "), 1)
+        except KeyboardInterrupt:
+            fail(ctx, "interrupted", 130)
+        except Exception as e:  # a bug of ours: still one line, unless debugging
+            if os.environ.get("LSTMTOOL_DEBUG"):
+                raise
+            fail(ctx, f"internal error: {type(e).__name__}: {e} (set LSTMTOOL_DEBUG=1 for details)", 1)
+
+
+def fail(ctx, message, code):
+    click.echo(f"lstmtool: error: {message}", err=True)
+    ctx.exit(code)
+
+
+@click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="lstmtool")
+def cli():
+    """Look inside, and operate on, the recurrent layers of saved Keras models."""
+
+
+def main(argv=None):
+    cli.main(args=argv, prog_name="lstmtool")
+

@@ -1,0 +1,65 @@
+"""export / import of gate matrices."""
+from __future__ import annotations
+
+import click
+
+from . import cli
+from .edit import run, write_options
+
+
+class _Progress:
+    """A rich progress bar on stderr for exports above 64 MB."""
+
+    def __init__(self):
+        self.bar = None
+
+    def start(self, total):
+        if total > 64 << 20:
+            from rich.console import Console
+            from rich.progress import Progress
+
+            self.bar = Progress(console=Console(stderr=True), transient=True)
+            self.bar.start()
+            self.task = self.bar.add_task("exporting", total=total)
+
+    def advance(self, n):
+        if self.bar:
+            self.bar.advance(self.task, n)
+
+    def stop(self):
+        if self.bar:
+            self.bar.stop()
+
+
+@cli.command()
+@click.argument("model", type=click.Path())
+@click.option("-o", "--output", "out_dir", required=True, type=click.Path(file_okay=False))
+@click.option("--layer", "patterns", multiple=True)
+@click.option("--format", "fmt", type=click.Choice(["npy", "npz", "safetensors"]), default=None,
+              help="Default: npy (torch layout: safetensors).")
+@click.option("--layout", type=click.Choice(["keras", "torch", "onnx", "tf1"]), default="keras", show_default=True)
+@click.option("--force", is_flag=True, help="Write into a non-empty directory.")
+def export(model, out_dir, patterns, fmt, layout, force):
+    """Write gate matrices to OUT_DIR (one .npy per gate and part, or a bundle) with manifest.json."""
+    from ..exchange import export_model
+
+    progress = _Progress()
+    try:
+        manifest = export_model(model, out_dir, patterns, fmt, layout, force, progress)
+    finally:
+        progress.stop()
+    click.echo(f"exported {len(manifest['arrays'])} arrays ({layout} layout) to {out_dir}")
+
+
+@cli.command("import")
+@click.argument("model", type=click.Path())
+@click.argument("source", type=click.Path(exists=True))
+@click.option("--layout", type=click.Choice(["keras", "torch", "onnx", "tf1"]), default=None,
+              help="Default: from SOURCE's manifest.json, else keras.")
+@click.option("--layer", "patterns", multiple=True)
+@write_options
+def import_(model, source, layout, patterns, out, **opts):
+    """Write gate matrices from SOURCE (an export directory, .npz or .safetensors) into MODEL."""
+    from ..exchange import plan_import
+
+    run([model], out, lambda m: plan_import(m, source, layout, patterns), opts)
