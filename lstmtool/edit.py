@@ -119,12 +119,20 @@ def _record(plan, cell, view, new):
     before = view.numpy()
     plan.edits += view_edits(view, new)
     same = before.shape == np.shape(new) and before.tobytes() == np.asarray(new, dtype=before.dtype).tobytes()
-    plan.changes.append(Change(cell.path, f"{view.part}_{view.gate}", summary(before), summary(new), not same))
+    effective = _effective_bias if view.part == "b" and np.ndim(new) == 2 else np.asarray
+    plan.changes.append(Change(cell.path, f"{view.part}_{view.gate}", summary(effective(before)),
+                               summary(effective(new)), not same))
 
 
-def check_finite(values, allow_nonfinite, what):
+def _effective_bias(rows):
+    """GRU reset_after=True keeps two bias rows; what the gate sees is their sum."""
+    return np.asarray(rows, dtype=np.float64).sum(axis=0)
+
+
+def check_finite(values, allow_nonfinite, what, can_allow=True):
     if not allow_nonfinite and not np.all(np.isfinite(np.asarray(values, dtype=np.float64))):
-        raise UsageError(f"{what} contains NaN or inf; pass --allow-nonfinite to write it anyway")
+        hint = "; pass --allow-nonfinite to write it anyway" if can_allow else " (a bias must be a finite number)"
+        raise UsageError(f"{what} contains NaN or inf{hint}")
 
 
 def plan_set(model_path, target, value=None, npy=None, allow_nonfinite=False) -> Plan:
@@ -155,7 +163,7 @@ def plan_set(model_path, target, value=None, npy=None, allow_nonfinite=False) ->
 
 
 def plan_scale(model_path, target, factor) -> Plan:
-    check_finite(factor, False, "FACTOR")
+    check_finite(factor, False, "FACTOR", can_allow=False)
 
     def fn(model, plan):
         for cell, view in resolve_targets(model, target):
@@ -166,7 +174,7 @@ def plan_scale(model_path, target, factor) -> Plan:
 
 
 def plan_forget_bias(model_path, value, patterns=()) -> Plan:
-    check_finite(value, False, "VALUE")
+    check_finite(value, False, "VALUE", can_allow=False)
 
     def fn(model, plan):
         for cell in model.cells:
@@ -195,8 +203,8 @@ def plan_chrono(model_path, tmax, seed=None, patterns=()) -> Plan:
     GRU: Keras computes h_t = z*h_{t-1} + (1-z)*h~_t, so z is the gate that keeps the
     old state (the forget gate's role): b_z = log(U[1, tmax-1]), positive, z near 1.
     """
-    if tmax <= 2:
-        raise UsageError("--tmax must be greater than 2 (chrono draws from U[1, tmax-1])")
+    if not np.isfinite(tmax) or tmax <= 2:
+        raise UsageError("--tmax must be a finite number greater than 2 (chrono draws from U[1, tmax-1])")
     rng = np.random.default_rng(seed)
 
     def fn(model, plan):

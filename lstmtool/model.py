@@ -80,7 +80,7 @@ class GateView:
         for t in self.terms:
             idx = t.index_text()
             s = t.tensor.name if idx == ":" else f"{t.tensor.name}[{idx}]"
-            texts.append(f"f({s})" if t.transform is not None else s)
+            texts.append(f"cudnn({s})" if t.transform is not None else s)  # the only transform: cuDNN blocks
         return " + ".join(texts)
 
 

@@ -122,7 +122,7 @@ def _read(filename, store, archive) -> Model:
     if archive is not None:
         fmt, version, backend = "keras-zip", archive.metadata.get("keras_version"), None
         spec = _parse(archive.config_text, filename)
-        found, layers = _from_tree(f, spec), _spec_layers(spec)
+        found, layers = _from_tree(f, spec), _spec_layers(spec, datasets)
     elif keras3_tree.is_keras3_tree(f):
         fmt, version, backend, spec = "keras3-weights", None, None, None
         found, layers = keras3_tree.infer(keras3_tree.Tree(f)), []
@@ -190,11 +190,18 @@ def _parse(config_text, filename):
         raise ModelError(f"{filename}: model config is not valid JSON ({e})") from None
 
 
-def _spec_layers(spec) -> list:
+def _spec_layers(spec, datasets=None) -> list:
+    """Top-level layers of a config; with the Keras 3 tree's `datasets`, their weight counts."""
     if spec is None:
         return []
     subs = spec.layers if spec.is_model else [spec]
-    return [Layer(s.name, s.class_name, opaque=s.class_name in OPAQUE_CLASSES) for s in subs]
+    counts = {}
+    if datasets is not None and spec.is_model:
+        names = {sub.name: name for sub, name in keras3_tree.numbered(subs if spec.class_name != "Sequential"
+                                                                      else [s for s in subs if s.class_name != "InputLayer"])}
+        norm = [d.replace("\\", "/") for d in datasets]
+        counts = {layer: sum(d.startswith(f"layers/{key}/") for d in norm) for layer, key in names.items()}
+    return [Layer(s.name, s.class_name, counts.get(s.name, 0), opaque=s.class_name in OPAQUE_CLASSES) for s in subs]
 
 
 def _from_tree(f, spec) -> list:
@@ -224,6 +231,8 @@ def _from_legacy(f, spec, entries):
 
 def _activation_warnings(model: Model):
     for cell in model.cells:
+        if cell.family == "simple_rnn":
+            continue  # no recurrent activation: nothing to warn about
         if cell.recurrent_activation == "hard_sigmoid":
             era = "Keras 3: x/6+0.5" if model.keras_major == 3 else "Keras 1/2: 0.2x+0.5"
             model.warnings.append(

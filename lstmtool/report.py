@@ -32,7 +32,8 @@ def cell_info(cell, stats=False) -> dict:
     info = {
         "path": cell.path, "class": cell.class_name, "family": cell.family, "units": cell.units,
         "input_dim": cell.input_dim, "activation": cell.activation,
-        "recurrent_activation": cell.recurrent_activation, "use_bias": cell.use_bias,
+        "recurrent_activation": cell.recurrent_activation if cell.family != "simple_rnn" else None,
+        "use_bias": cell.use_bias, "conv": cell.conv,
         "reset_after": cell.reset_after, "layout": cell.layout, "source": cell.source,
         "gates": list(cell.gates),
         "tensors": {name: tensor_info(ref) for name, ref in cell.tensors.items()},
@@ -74,7 +75,7 @@ def _operand(view, row=None) -> str:
         if row is not None:
             idx = f"{row}, " + idx.split(", ", 1)[1]
         s = f"{t.tensor.name}[{idx}]" if idx != ":" else t.tensor.name
-        texts.append(s)
+        texts.append(f"cudnn({s})" if t.transform is not None else s)
     return " + ".join(texts)
 
 
@@ -110,7 +111,7 @@ def explain_cell(cell) -> list:
         lines.append(f"h~_t = {act}({affine('h')})")
     lines += [s.replace("{act}", act) for s in fam.STATE]
     if cell.layout == "cudnn":
-        lines.append("where f(k) = k.T.reshape(k.shape, order='F') for kernel blocks and k.T for "
+        lines.append("where cudnn(k) = k.T.reshape(k.shape, order='F') for kernel blocks and k.T for "
                      "recurrent_kernel blocks (cuDNN -> Keras layout), as tf-keras converts them")
     return lines
 
@@ -124,3 +125,22 @@ def explain_data(model, cell) -> dict:
         "datasets": {n: r.path for n, r in cell.tensors.items()},
         "notes": cell.notes + [w for w in model.warnings if w.startswith(cell.path + ":")],
     }
+
+
+def selected_views(cell, gates=(), parts=(), stored=False) -> list:
+    """[(name like W_f or stored b_f_input, view)] for `show`, checking the choices."""
+    from .errors import UsageError
+
+    for g in gates:
+        if g not in cell.gates:
+            raise UsageError(f"{cell.path} has gates {', '.join(cell.gates)}, not {g!r}")
+    if stored and not cell.stored:
+        raise UsageError(f"{cell.path} is stored in Keras layout already; --stored is for CuDNN cells")
+    out = []
+    for g in gates or cell.gates:
+        for p in parts or ("W", "U", "b"):
+            if stored:
+                out += [(name, v) for name, v in cell.stored.items() if name.split("_")[:2] == [p, g]]
+            elif g in getattr(cell, p):
+                out.append((f"{p}_{g}", getattr(cell, p)[g]))
+    return out

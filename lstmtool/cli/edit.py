@@ -2,14 +2,54 @@
 from __future__ import annotations
 
 import functools
+import os
+import re
 
 import click
 
 from . import cli
 
 
-# Negative values (`set lstm:b_i -1`) are arguments, not unknown options.
-NUMBERS = {"ignore_unknown_options": True}
+NEGATIVE = re.compile(r"^-(\d|\.\d|inf|nan)", re.IGNORECASE)
+
+
+class NumberCommand(click.Command):
+    """Negative values (`set m.h5 lstm:b_i -1`) are arguments; anything else that starts
+    with `-` and is no option of the command is reported as the unknown option it is."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("context_settings", {})["ignore_unknown_options"] = True
+        super().__init__(*args, **kwargs)
+
+    def parse_args(self, ctx, args):
+        known = {o for p in self.get_params(ctx) for o in p.opts + p.secondary_opts if o.startswith("-")}
+        for token in args:
+            if token == "--":
+                break
+            if token.startswith("-") and token != "-" and not NEGATIVE.match(token) \
+                    and token.split("=", 1)[0] not in known:
+                raise click.NoSuchOption(token, possibilities=sorted(known), ctx=ctx)
+        return super().parse_args(ctx, args)
+
+
+class Number(click.ParamType):
+    """A float; a model path given where the number belongs gets a hint about the order."""
+
+    name = "number"
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, float):
+            return value
+        try:
+            return float(value)
+        except ValueError:
+            hint = ""
+            if os.path.exists(str(value)):
+                hint = f" ({param.human_readable_name} comes first: lstmtool {ctx.info_name} 1.0 {value})"
+            self.fail(f"{value!r} is not a number{hint}", param, ctx)
+
+
+NUMBER = Number()
 
 
 def write_options(fn):
@@ -68,8 +108,8 @@ def finish(plans, outs, dry_run, backup, verify_after, as_json):
         click.echo(json.dumps(docs[0] if len(docs) == 1 else docs, indent=2))
 
 
-@cli.command("set-forget-bias", context_settings=NUMBERS)
-@click.argument("value", type=float)
+@cli.command("set-forget-bias", cls=NumberCommand)
+@click.argument("value", type=NUMBER)
 @click.argument("models", nargs=-1, required=True, type=click.Path())
 @click.option("--layer", "patterns", multiple=True, help="Only cells matching this glob (repeatable).")
 @write_options
@@ -84,10 +124,10 @@ def set_forget_bias(value, models, patterns, out, **opts):
     run(models, out, lambda m: plan_forget_bias(m, value, patterns), opts)
 
 
-@cli.command("set", context_settings=NUMBERS)
+@cli.command("set", cls=NumberCommand)
 @click.argument("model", type=click.Path())
 @click.argument("target")
-@click.argument("value", type=float, required=False)
+@click.argument("value", type=NUMBER, required=False)
 @click.option("--from", "npy", type=click.Path(dir_okay=False), help="Take the values from a .npy file.")
 @click.option("--allow-nonfinite", is_flag=True, help="Accept NaN/inf values.")
 @write_options
@@ -101,10 +141,10 @@ def set_(model, target, value, npy, allow_nonfinite, out, **opts):
     run([model], out, lambda m: plan_set(m, target, value, npy, allow_nonfinite), opts)
 
 
-@cli.command(context_settings=NUMBERS)
+@cli.command(cls=NumberCommand)
 @click.argument("model", type=click.Path())
 @click.argument("target")
-@click.argument("factor", type=float)
+@click.argument("factor", type=NUMBER)
 @write_options
 def scale(model, target, factor, out, **opts):
     """Multiply TARGET (LAYERPATH:PART_GATE) by FACTOR."""

@@ -56,30 +56,39 @@ def explain(model, layer, as_json):
 @click.option("--gate", "gates", multiple=True, help="Gate letter (i f c o / z r h); default all.")
 @click.option("--part", "parts", multiple=True, type=click.Choice(["W", "U", "b"]), help="Default all.")
 @click.option("--stored", is_flag=True, help="CuDNN cells: the blocks as stored, not the LSTM/GRU-equivalent.")
-def show(model, layer, gates, parts, stored):
-    """Print gate matrices (large ones elided)."""
+@click.option("--precision", type=click.IntRange(1, 17), default=4, show_default=True,
+              help="Significant digits in the table.")
+@click.option("--format", "fmt", type=click.Choice(["table", "csv"]), default="table", show_default=True,
+              help="csv: every value at full precision, one row per line (no elision).")
+@click.option("--json", "as_json", is_flag=True, help="Every selected slice with its values (full precision).")
+def show(model, layer, gates, parts, stored, precision, fmt, as_json):
+    """Print gate matrices (large ones elided in the table).
+
+    \b
+    Example:
+        lstmtool show model.h5 lstm --gate f --part b
+        lstmtool show model.h5 lstm --gate f --part W --format csv > W_f.csv
+    """
     from .. import load
-    from . import render
-    from ..errors import UsageError
+    from ..report import selected_views
 
     with load(model) as m:
-        cell = m.cell(layer)
-        for g in gates:
-            if g not in cell.gates:
-                raise UsageError(f"{cell.path} has gates {', '.join(cell.gates)}, not {g!r}")
-        if stored and not cell.stored:
-            raise UsageError(f"{cell.path} is stored in Keras layout already; --stored is for CuDNN cells")
-        for g in gates or cell.gates:
-            for p in parts or ("W", "U", "b"):
-                if stored:
-                    for name, view in cell.stored.items():
-                        if name.split("_")[:2] == [p, g]:
-                            render.matrix(f"{cell.path} stored {name} = {view.source_text()}", view.numpy())
-                    continue
-                view = getattr(cell, p).get(g)
-                if view is not None:
-                    label = f" [{view.label}]" if view.label else ""
-                    render.matrix(f"{cell.path} {p}_{g} = {view.source_text()}{label}", view.numpy())
+        views = selected_views(m.cell(layer), gates, parts, stored)
+        if as_json:
+            click.echo(json.dumps([{"cell": m.cell(layer).path, "name": name, "source": v.source_text(),
+                                    "shape": list(v.shape), "dtype": v.dtype, "values": v.numpy().tolist()}
+                                   for name, v in views], indent=2))
+            return
+        from . import render
+
+        for name, view in views:
+            title = f"{layer} {name} = {view.source_text()}" + (f" [{view.label}]" if view.label else "")
+            if fmt == "csv":
+                click.echo(f"# {title}")
+                for line in render.csv_rows(view.numpy()):
+                    click.echo(line)
+            else:
+                render.matrix(title, view.numpy(), precision=precision)
 
 
 @cli.command()

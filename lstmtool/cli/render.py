@@ -15,12 +15,17 @@ from .textout import fmt_shape
 console = Console(highlight=False, width=None if sys.stdout.isatty() else 200, soft_wrap=True)
 
 
-def matrix(title: str, array: np.ndarray, edge=6):
-    """A matrix as a table; large ones show their corners with the middle elided."""
+def matrix(title: str, array: np.ndarray, edge=6, precision=4):
+    """A matrix as a table; large ones show their corners with the middle elided.
+    N-d arrays (ConvLSTM kernels) show as rows of their last axis."""
     a = np.atleast_2d(array)
+    if a.ndim > 2:
+        title += f"  [shown as {a.shape[:-1]} flattened to rows x {a.shape[-1]}]"
+        a = a.reshape(-1, a.shape[-1])
     rows = _elide(a.shape[0], edge)
     cols = _elide(a.shape[1], edge)
-    t = Table(title=f"{title} {fmt_shape(array.shape)} {array.dtype}", title_justify="left", box=None)
+    console.print(f"{title} {fmt_shape(array.shape)} {array.dtype}", markup=False)
+    t = Table(box=None)
     t.add_column("")
     for j in cols:
         t.add_column("…" if j is None else str(j), justify="right")
@@ -28,7 +33,7 @@ def matrix(title: str, array: np.ndarray, edge=6):
         if i is None:
             t.add_row("…", *["…" for _ in cols])
             continue
-        t.add_row(str(i), *["…" if j is None else f"{a[i, j]:.4g}" for j in cols])
+        t.add_row(str(i), *["…" if j is None else f"{a[i, j]:.{precision}g}" for j in cols])
     console.print(t)
 
 
@@ -51,3 +56,12 @@ def plan(p, dry_run=False):
     for path, reason in p.skipped:
         t.add_row(path, "skipped", reason, "", "")
     console.print(t)
+
+
+def csv_rows(array: np.ndarray):
+    """Every value at full precision (shortest repr that round-trips), rows of the last axis."""
+    a = np.atleast_2d(array)
+    a = a.reshape(-1, a.shape[-1])
+    for row in a:
+        yield ",".join(repr(float(v)) if a.dtype.kind == "f" and a.dtype.itemsize == 8
+                       else np.format_float_positional(v, unique=True, trim="-") for v in row)

@@ -44,8 +44,12 @@ def inspect(data: dict, stats=False):
         out += columns([(lay["path"], lay["class"] + (" (opaque: not evaluated)" if lay["opaque"] else ""),
                          lay["weights"] or "") for lay in data["layers"]], ("layer", "class", "weights"))
     for cell in data["cells"]:
-        flags = [f"units={cell['units']}", f"input_dim={cell['input_dim']}", f"activation={cell['activation']}",
-                 f"recurrent_activation={cell['recurrent_activation']}", f"use_bias={cell['use_bias']}"]
+        flags = [f"{'filters' if cell.get('conv') else 'units'}={cell['units']}",
+                 f"{'in_channels' if cell.get('conv') else 'input_dim'}={cell['input_dim']}",
+                 f"activation={cell['activation']}"]
+        if cell["recurrent_activation"] is not None:  # SimpleRNN has none
+            flags.append(f"recurrent_activation={cell['recurrent_activation']}")
+        flags.append(f"use_bias={cell['use_bias']}")
         if cell["reset_after"] is not None:
             flags.append(f"reset_after={cell['reset_after']}")
         out += ["", click.style(cell["path"], fg="green", bold=True) + f"  {cell['class']}  " + "  ".join(flags)]
