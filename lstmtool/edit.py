@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .errors import ModelError, UsageError, WriteError
-from .names import matches, suggest
+from .names import check_patterns_matched, matches, suggest
 from .reader import load
 from .writeback import Edit, apply
 
@@ -177,6 +177,7 @@ def plan_forget_bias(model_path, value, patterns=()) -> Plan:
     check_finite(value, False, "VALUE", can_allow=False)
 
     def fn(model, plan):
+        check_patterns_matched(patterns, [c.path for c in model.cells] + [i.path for i in model.incomplete], "cell")
         for cell in model.cells:
             if not matches(cell.path, patterns):
                 continue
@@ -208,6 +209,7 @@ def plan_chrono(model_path, tmax, seed=None, patterns=()) -> Plan:
     rng = np.random.default_rng(seed)
 
     def fn(model, plan):
+        check_patterns_matched(patterns, [c.path for c in model.cells] + [i.path for i in model.incomplete], "cell")
         for cell in model.cells:
             if not matches(cell.path, patterns):
                 continue

@@ -59,7 +59,20 @@ def describe(cells, key, array, layout):
     return entry
 
 
-def export_model(model_path, out_dir, patterns=(), fmt=None, layout="keras", force=False, progress=None) -> dict:
+def export_model(model_path, out_dir, patterns=(), fmt=None, layout="keras", force=False, progress=None,
+                 allow_activation_mismatch=False) -> dict:
+    """Export; with `allow_activation_mismatch`, the torch layout takes cells whose activations
+    PyTorch cannot run (hard_sigmoid ...) and the manifest records what differs."""
+    from .interchange import torch_layout
+
+    torch_layout.ALLOW_MISMATCH = allow_activation_mismatch
+    try:
+        return _export(model_path, out_dir, patterns, fmt, layout, force, progress)
+    finally:
+        torch_layout.ALLOW_MISMATCH = False
+
+
+def _export(model_path, out_dir, patterns, fmt, layout, force, progress) -> dict:
     if layout not in LAYOUTS:
         raise UsageError(f"unknown layout {layout!r}; choose from {', '.join(LAYOUTS)}")
     fmt = fmt or DEFAULT_FORMAT[layout]
@@ -87,7 +100,9 @@ def export_model(model_path, out_dir, patterns=(), fmt=None, layout="keras", for
             manifest["forget_bias"] = module.FORGET_BIAS
             manifest["note"] = "TF1 adds forget_bias to the f gate at run time: stored bias_f = Keras b_f - forget_bias"
         if layout == "torch":
-            manifest["note"] = "one safetensors state_dict per layer; load with torch.nn.LSTM/GRU/RNN(...).load_state_dict"
+            manifest["note"] = ("one safetensors state_dict per layer; build the module from layers[path] "
+                                "(module, kwargs) and load_state_dict")
+        manifest["layers"] = {path: _layer_entry(module, layout, path, cells) for path, cells in groups}
         os.makedirs(out_dir, exist_ok=True)
         bundle = {}
         for path, cells in groups:
@@ -118,6 +133,22 @@ def export_model(model_path, out_dir, patterns=(), fmt=None, layout="keras", for
     with open(os.path.join(out_dir, "manifest.json"), "w") as fh:
         json.dump(manifest, fh, indent=2)
     return manifest
+
+
+def _layer_entry(module, layout, path, cells) -> dict:
+    """What else a layer needs besides its arrays: torch constructor arguments, ONNX node
+    attributes, and any activation a layout runs differently (only with the user's consent)."""
+    from .interchange.common import mismatch
+
+    entry = {"cells": [c.path for c in cells], "class": cells[0].class_name}
+    if layout == "torch":
+        entry.update(module.constructor(path, cells))
+        differs = {c.path: mismatch(c) for c in cells if mismatch(c)}
+        if differs:
+            entry["activation_mismatch"] = differs
+    elif layout == "onnx":
+        entry.update(module.node_attributes(path, cells))
+    return entry
 
 
 def read_source(source, layout=None):

@@ -71,7 +71,7 @@ class GateView:
             return np.stack(arrays)
         return arrays[0] if len(arrays) == 1 else sum(arrays[1:], arrays[0])
 
-    def __array__(self, dtype=None, copy=None):
+    def __array__(self, dtype=None, copy=None):  # a fresh array every time: copy is moot
         return self.numpy() if dtype is None else self.numpy().astype(dtype)
 
     def source_text(self) -> str:
@@ -107,6 +107,7 @@ class Cell:
     source: str = "config"  # or "inferred from ..."
     notes: list = field(default_factory=list)
     stored: dict = field(default_factory=dict)  # CuDNN: part_gate -> view of what is stored
+    keras_major: Optional[int] = None  # which Keras wrote the file: hard_sigmoid's formula depends on it
 
     def view(self, part: str, gate: str) -> GateView:
         return {"W": self.W, "U": self.U, "b": self.b}[part][gate]

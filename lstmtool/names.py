@@ -20,3 +20,39 @@ def matches(path: str, patterns) -> bool:
     parts = path.split("/")
     prefixes = ["/".join(parts[: i + 1]) for i in range(len(parts))]
     return any(fnmatch.fnmatchcase(p, pat) for pat in patterns for p in prefixes)
+
+
+def natural_key(text: str):
+    """`ckpt-19-1.94.h5` before `ckpt-100-...`: digit runs compare as numbers."""
+    import re
+
+    return [(0, int(t), "") if t.isdigit() else (1, 0, t) for t in re.split(r"(\d+)", text)]
+
+
+def expand_models(patterns) -> list:
+    """Model paths from arguments: existing paths as given, glob patterns expanded
+    (naturally sorted). A pattern that matches nothing is a usage error."""
+    import glob
+    import os
+
+    from .errors import UsageError
+
+    out = []
+    for p in patterns:
+        if os.path.exists(p) or not any(ch in p for ch in "*?["):
+            out.append(p)
+            continue
+        found = sorted(glob.glob(p), key=natural_key)
+        if not found:
+            raise UsageError(f"{p}: no file matches this pattern")
+        out += found
+    return out
+
+
+def check_patterns_matched(patterns, paths, what="layer"):
+    """A --layer pattern that matches nothing is a usage error, not silence."""
+    from .errors import UsageError
+
+    for pat in patterns:
+        if not any(matches(p, [pat]) for p in paths):
+            raise UsageError(f"no {what} matches --layer {pat!r}{suggest(pat, list(dict.fromkeys(paths)))}")

@@ -54,6 +54,13 @@ def cell_info(cell, stats=False) -> dict:
 
 
 def inspect_model(model, patterns=(), stats=False) -> dict:
+    from .names import check_patterns_matched
+
+    paths = [lay.path for lay in model.layers] + [c.path for c in model.cells] + [i.path for i in model.incomplete]
+    check_patterns_matched(patterns, paths)
+    warnings = list(model.warnings)
+    if not model.cells and not model.incomplete:
+        warnings.append("no recurrent layers (LSTM, GRU, SimpleRNN, ConvLSTM) in this file")
     return {
         "file": model.filename,
         "format": model.format,
@@ -64,7 +71,7 @@ def inspect_model(model, patterns=(), stats=False) -> dict:
         "cells": [cell_info(c, stats) for c in model.cells if matches(c.path, patterns)],
         "incomplete": [{"path": i.path, "class": i.class_name, "problem": i.problem,
                         "present": i.present} for i in model.incomplete if matches(i.path, patterns)],
-        "warnings": model.warnings,
+        "warnings": warnings,
     }
 
 
@@ -140,7 +147,7 @@ def selected_views(cell, gates=(), parts=(), stored=False) -> list:
     for g in gates or cell.gates:
         for p in parts or ("W", "U", "b"):
             if stored:
-                out += [(name, v) for name, v in cell.stored.items() if name.split("_")[:2] == [p, g]]
+                out += [(f"stored {name}", v) for name, v in cell.stored.items() if name.split("_")[:2] == [p, g]]
             elif g in getattr(cell, p):
                 out.append((f"{p}_{g}", getattr(cell, p)[g]))
     return out

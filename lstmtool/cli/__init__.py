@@ -56,10 +56,41 @@ def fail(ctx, message, code):
     ctx.exit(code)
 
 
-@click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
+EXIT_CODES = """\b
+Exit status (every command):
+  0    done (for --strict: and every recurrent cell complete)
+  1    the model cannot be read, is damaged, has nothing to do,
+       or the result could not be written (the input is unchanged)
+  2    usage: unknown option, layer, target or gate; bad value;
+       output exists (pass --force)
+  130  interrupted"""
+
+
+@click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]}, epilog=EXIT_CODES)
 @click.version_option(package_name="lstmtool")
-def cli():
-    """Look inside, and operate on, the recurrent layers of saved Keras models."""
+@click.option("-q", "--quiet", is_flag=True, help="No warnings or progress bars; errors and results only.")
+@click.option("--color/--no-color", default=None,
+              help="Colour the output [default: on a terminal, unless NO_COLOR is set].")
+@click.pass_context
+def cli(ctx, quiet, color):
+    """Look inside, and operate on, the recurrent layers of saved Keras models.
+
+    \b
+    Example:
+        lstmtool inspect model.h5
+        lstmtool upgrade old_model.h5 -o model.keras
+        lstmtool set-forget-bias 1.0 model.h5 --dry-run
+
+    Shell completion (bash): eval "$(_LSTMTOOL_COMPLETE=bash_source lstmtool)"
+    """
+    from . import textout
+
+    if color is None and os.environ.get("NO_COLOR"):
+        color = False
+    if color is False:
+        os.environ["NO_COLOR"] = "1"  # rich reads it too
+    ctx.color = color
+    textout.QUIET = quiet
 
 
 def main(argv=None):

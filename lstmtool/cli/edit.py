@@ -118,6 +118,12 @@ def set_forget_bias(value, models, patterns, out, **opts):
 
     Cells with two biases (CuDNNLSTM) get VALUE in the input half and 0 in the
     recurrent half, so the effective forget bias is VALUE.
+
+    \b
+    Example:
+        lstmtool set-forget-bias 1.0 model.h5 --dry-run
+        lstmtool set-forget-bias 1.0 a.h5 b.keras --layer 'bi*' --backup
+        lstmtool set-forget-bias 1.0 model.keras -o edited.keras --verify
     """
     from ..edit import plan_forget_bias
 
@@ -132,7 +138,14 @@ def set_forget_bias(value, models, patterns, out, **opts):
 @click.option("--allow-nonfinite", is_flag=True, help="Accept NaN/inf values.")
 @write_options
 def set_(model, target, value, npy, allow_nonfinite, out, **opts):
-    """Set TARGET (LAYERPATH:PART_GATE, e.g. lstm:b_f, bigru/forward:U_r, lstm:W_*) to VALUE."""
+    """Set TARGET (LAYERPATH:PART_GATE, e.g. lstm:b_f, bigru/forward:U_r, lstm:W_*) to VALUE.
+
+    \b
+    Example:
+        lstmtool set model.h5 lstm:b_f 1.0 --backup
+        lstmtool set model.h5 lstm:b_i -1 --dry-run
+        lstmtool set model.h5 bigru/forward:U_r --from U_r.npy
+    """
     from ..edit import plan_set
     from ..errors import UsageError
 
@@ -147,7 +160,12 @@ def set_(model, target, value, npy, allow_nonfinite, out, **opts):
 @click.argument("factor", type=NUMBER)
 @write_options
 def scale(model, target, factor, out, **opts):
-    """Multiply TARGET (LAYERPATH:PART_GATE) by FACTOR."""
+    """Multiply TARGET (LAYERPATH:PART_GATE) by FACTOR.
+
+    \b
+    Example:
+        lstmtool scale model.h5 'lstm:W_*' 0.5 --dry-run
+    """
     from ..edit import plan_scale
 
     run([model], out, lambda m: plan_scale(m, target, factor), opts)
@@ -156,11 +174,16 @@ def scale(model, target, factor, out, **opts):
 @cli.command("chrono-init")
 @click.argument("model", type=click.Path())
 @click.option("--tmax", type=float, required=True, help="Longest dependency expected, in time steps.")
-@click.option("--seed", type=int, default=None)
-@click.option("--layer", "patterns", multiple=True)
+@click.option("--seed", type=int, default=None, help="Seed of the random draw (default: fresh).")
+@click.option("--layer", "patterns", multiple=True, help="Only cells matching this glob (repeatable).")
 @write_options
 def chrono_init(model, tmax, seed, patterns, out, **opts):
-    """Chrono initialisation: b_f = log(U[1, tmax-1]), b_i = -b_f (GRU: b_z = log(U[1, tmax-1]))."""
+    """Chrono initialisation: b_f = log(U[1, tmax-1]), b_i = -b_f (GRU: b_z = log(U[1, tmax-1])).
+
+    \b
+    Example:
+        lstmtool chrono-init model.h5 --tmax 200 --seed 0 --dry-run
+    """
     from ..edit import plan_chrono
 
     run([model], out, lambda m: plan_chrono(m, tmax, seed, patterns), opts)

@@ -12,35 +12,58 @@ MODEL = click.argument("model", type=click.Path())
 
 
 @cli.command()
-@MODEL
+@click.argument("models", nargs=-1, required=True, type=click.Path())
 @click.option("--layer", "patterns", multiple=True, help="Only layers matching this glob (repeatable).")
 @click.option("--stats", is_flag=True, help="Per-gate mean/std/min/max/L2 (reads the tensors).")
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON document (schema: docs/json.md).")
+@click.option("--json", "as_json", is_flag=True,
+              help="Print JSON (schema: docs/json.md): one document, or a list for several files.")
 @click.option("--strict", is_flag=True, help="Exit 1 if any recurrent cell is incomplete.")
-def inspect(model, patterns, stats, as_json, strict):
-    """Layers, recurrent cells and where each gate's W, U and b sit."""
-    from .. import load
-    from ..report import inspect_model
+def inspect(models, patterns, stats, as_json, strict):
+    """Layers, recurrent cells and where each gate's W, U and b sit.
 
-    with load(model) as m:
-        data = inspect_model(m, patterns, stats)
+    MODELS may be several files or glob patterns (quoted, or as the shell expands them).
+
+    \b
+    Example:
+        lstmtool inspect model.h5
+        lstmtool inspect model.keras --stats --layer 'bi*'
+        lstmtool inspect 'checkpoints/*.h5' --json
+    """
+    from .. import load
+    from ..names import expand_models
+    from ..report import inspect_model
     from . import textout
 
+    docs = []
+    for k, path in enumerate(expand_models(models)):
+        with load(path) as m:
+            data = inspect_model(m, patterns, stats)
+        docs.append(data)
+        if not as_json:
+            if k:
+                click.echo()
+            textout.inspect(data, stats)
     if as_json:
-        click.echo(json.dumps(data, indent=2))
-        textout.warn(data["warnings"])
-    else:
-        textout.inspect(data, stats)
-    if strict and data["incomplete"]:
-        raise LstmtoolError(f"{len(data['incomplete'])} recurrent cell(s) incomplete (--strict)")
+        click.echo(json.dumps(docs[0] if len(docs) == 1 else docs, indent=2))
+        for data in docs:
+            textout.warn(data["warnings"])
+    bad = sum(len(d["incomplete"]) for d in docs)
+    if strict and bad:
+        raise LstmtoolError(f"{bad} recurrent cell(s) incomplete (--strict)")
 
 
 @cli.command()
 @MODEL
 @click.argument("layer")
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="The equations, shapes and datasets as JSON.")
 def explain(model, layer, as_json):
-    """The cell's equations, written with this file's real slices."""
+    """The cell's equations, written with this file's real slices.
+
+    \b
+    Example:
+        lstmtool explain model.h5 lstm
+        lstmtool explain model.keras bilstm/backward --json
+    """
     from .. import load
     from . import textout
     from ..report import explain_data
@@ -95,10 +118,19 @@ def show(model, layer, gates, parts, stored, precision, fmt, as_json):
 @MODEL
 @click.option("--tolerance", type=float, default=None,
               help="Max abs difference allowed [default: 1e-5; 1e-2 for float16 weights].")
-@click.option("--seed", default=0, show_default=True)
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--seed", default=0, show_default=True, help="Seed of the random test input.")
+@click.option("--json", "as_json", is_flag=True, help="Per-layer results as JSON.")
 def verify(model, tolerance, seed, as_json):
-    """Run each recurrent layer in Keras and in lstmtool's NumPy reference; compare."""
+    """Run each recurrent layer in Keras and in lstmtool's NumPy reference; compare.
+
+    Needs Keras (pip install 'lstmtool[verify]'): Keras 3 for files Keras 3 wrote,
+    tf-keras for Keras 2 files.
+
+    \b
+    Example:
+        lstmtool verify model.h5
+        lstmtool verify model.keras --tolerance 1e-4 --json
+    """
     from . import render
     from ..verify import verify_file
 

@@ -12,28 +12,88 @@ def fmt_shape(shape) -> str:
     return "(" + ", ".join(str(s) for s in shape) + ")"
 
 
+def width() -> int:
+    """Columns to lay out for: COLUMNS, else the terminal's; 0 (no limit) when piped."""
+    import shutil
+
+    return shutil.get_terminal_size((0, 0)).columns
+
+
 def columns(rows, header=None, indent="  "):
-    """Lines of left-aligned columns."""
+    """Lines of left-aligned columns; a table wider than the terminal becomes one
+    block per row (`first value`, then `header  value` lines), so no token is cut."""
     rows = [list(map(str, r)) for r in rows]
-    if header:
-        rows.insert(0, list(header))
     if not rows:
         return []
-    widths = [max(len(r[i]) for r in rows if i < len(r)) for i in range(max(map(len, rows)))]
-    lines = []
-    for k, r in enumerate(rows):
-        line = indent + "  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip()
-        lines.append(click.style(line, bold=True) if header and k == 0 else line)
-    return lines
+    table = ([list(header)] if header else []) + rows
+    widths = [max(len(r[i]) for r in table if i < len(r)) for i in range(max(map(len, table)))]
+    lines = [indent + "  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in table]
+    limit = width()
+    if not limit or max(map(len, lines)) <= limit:
+        return [click.style(line, bold=True) if header and k == 0 else line for k, line in enumerate(lines)]
+    out = []
+    if not header:  # no names to label the values with: one wrapped line per row
+        return [wrap(indent + "  ".join(r), limit, indent + "    ", sep="  ") for r in rows]
+    names = list(header)
+    pad = max(len(n) for n in names[1:]) if len(names) > 1 else 0
+    for r in rows:
+        out.append(indent + r[0])
+        out += [wrap(f"{indent}  {n.ljust(pad)}  {v}", limit, indent + "  " + " " * (pad + 2))
+                for n, v in zip(names[1:], r[1:])]
+    return out
+
+
+def wrap(line: str, limit=None, indent="    ", sep=" ") -> str:
+    """Break a long line at `sep` (never inside a token) to fit `limit` columns; where
+    breaking at `sep` is not enough, at single spaces."""
+    limit = width() if limit is None else limit
+    if not limit or len(click.unstyle(line)) <= limit:
+        return line
+    lead = line[: len(line) - len(line.lstrip(" "))]
+    parts, out, cur = line.lstrip(" ").split(sep), [], lead
+    for part in parts:
+        piece = part if cur == lead else cur + sep + part
+        if cur != lead and len(click.unstyle(lead + piece if cur == lead else piece)) > limit:
+            out.append(cur.rstrip())
+            cur = indent + part
+        else:
+            cur = lead + piece if cur == lead else piece
+    out.append(cur)
+    if sep != " " and any(len(click.unstyle(o)) > limit for o in out):
+        return wrap(line, limit, indent, " ")
+    return "\n".join(out)
 
 
 def echo_lines(lines):
-    click.echo("\n".join(lines))
+    """Lines whose items are separated by two spaces break between items, if at all."""
+    click.echo("\n".join(wrap(line, sep="  ") if "\n" not in line else line for line in lines))
+
+
+QUIET = False  # -q/--quiet
+
+
+def group_warnings(messages) -> list:
+    """One line per distinct warning: `PATH: text` said of several cells becomes
+    `text (PATH, PATH)`."""
+    order, paths = [], {}
+    for m in messages:
+        path, sep, rest = m.partition(": ")
+        key = rest if sep and " " not in path else m
+        if key not in paths:
+            order.append(key)
+            paths[key] = []
+        if sep and " " not in path:
+            paths[key].append(path)
+    return [k if not paths[k] else (f"{paths[k][0]}: {k}" if len(paths[k]) == 1
+                                    else f"{k} ({', '.join(paths[k])})") for k in order]
 
 
 def warn(messages):
-    for w in messages:
-        click.echo(click.style("warning: ", fg="yellow") + w, err=True)
+    if QUIET:
+        return
+    for w in group_warnings(messages):
+        text = wrap("warning: " + w, indent="  ")
+        click.echo(click.style("warning: ", fg="yellow") + text[len("warning: "):], err=True)
 
 
 def inspect(data: dict, stats=False):
@@ -80,8 +140,9 @@ def inspect(data: dict, stats=False):
 def explain(data: dict):
     out = [click.style(data["path"], bold=True) + f" ({data['class']}, units={data['units']}, "
            f"input_dim={data['input_dim']})"]
-    out += ["  " + line for line in data["equations"]]
-    out.append("shapes: " + ", ".join(f"{k} {fmt_shape(v)}" for k, v in data["shapes"].items()))
+    out += [wrap("  " + line, indent="      ", sep=" + ").replace("\n      ", "\n      + ")
+            for line in data["equations"]]
+    out.append("shapes:  " + "  ".join(f"{k} {fmt_shape(v)}" for k, v in data["shapes"].items()))
     out += [f"  {name} = {path}" for name, path in data["datasets"].items()]
     out += [f"  note: {note}" for note in data["notes"]]
     echo_lines(out)

@@ -30,10 +30,34 @@ def bias_writes(cell, g, b_in, b_rec):
     return [(view, b_in + b_rec)]
 
 
-def standard_activations(cell, layout):
-    if cell.activation != "tanh" or cell.recurrent_activation not in ("sigmoid",) and cell.family != "simple_rnn":
-        raise UsageError(f"{cell.path}: activations {cell.activation}/{cell.recurrent_activation} "
-                         f"cannot be expressed in the {layout} layout (it fixes tanh/sigmoid)")
+def standard_activations(cell, layout, allow_mismatch=False):
+    """The layout runs tanh/sigmoid (SimpleRNN: tanh or relu in PyTorch). Anything else is
+    refused, unless the user accepts the mismatch (recorded in the manifest)."""
+    if cell.family == "simple_rnn":
+        ok = cell.activation == "tanh" or (layout == "PyTorch" and cell.activation == "relu")
+    else:
+        ok = cell.activation == "tanh" and cell.recurrent_activation == "sigmoid"
+    if ok or allow_mismatch:
+        return
+    acts = cell.activation if cell.family == "simple_rnn" else f"{cell.activation}/{cell.recurrent_activation}"
+    hint = ""
+    if cell.recurrent_activation == "hard_sigmoid" and cell.family != "simple_rnn":
+        hint = ("; --layout onnx carries hard_sigmoid exactly (HardSigmoid), or pass "
+                "--allow-activation-mismatch to export PyTorch weights anyway (recorded in the manifest)")
+    raise UsageError(f"{cell.path}: activations {acts} cannot be expressed in the {layout} layout "
+                     f"(it fixes tanh/sigmoid){hint}")
+
+
+def mismatch(cell) -> str:
+    """What a layout with tanh/sigmoid computes differently for this cell ('' if nothing)."""
+    if cell.family == "simple_rnn":
+        return "" if cell.activation in ("tanh", "relu") else f"activation {cell.activation} runs as tanh"
+    out = []
+    if cell.activation != "tanh":
+        out.append(f"activation {cell.activation} runs as tanh")
+    if cell.recurrent_activation != "sigmoid":
+        out.append(f"recurrent_activation {cell.recurrent_activation} runs as sigmoid")
+    return "; ".join(out)
 
 
 def refuse_conv(cell, layout):

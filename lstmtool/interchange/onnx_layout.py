@@ -7,9 +7,47 @@ matches Keras reset_after=True, 0 matches reset_after=False (then Rb_h is zero).
 import numpy as np
 
 from ..errors import UsageError
-from .common import bias_halves, bias_writes, halves, refuse_conv, standard_activations
+from .common import bias_halves, bias_writes, halves, refuse_conv
 
 ORDER = {"lstm": ("i", "o", "f", "c"), "gru": ("z", "r", "h")}
+
+# Keras activation -> (ONNX activation, alpha, beta). hard_sigmoid depends on the Keras that
+# wrote the file: Keras 1/2 clip(0.2x + 0.5), Keras 3 clip(x/6 + 0.5); ONNX's HardSigmoid takes both.
+SIMPLE = {"sigmoid": ("Sigmoid",), "tanh": ("Tanh",), "relu": ("Relu",), "softsign": ("Softsign",),
+          "softplus": ("Softplus",)}
+
+
+def onnx_activation(cell, name):
+    if name == "hard_sigmoid":
+        alpha = 1 / 6 if cell.keras_major == 3 else 0.2
+        return ("HardSigmoid", alpha, 0.5)
+    if name in SIMPLE:
+        return SIMPLE[name]
+    raise UsageError(f"{cell.path}: activation {name} has no ONNX LSTM/GRU equivalent")
+
+
+def activations(cells) -> dict:
+    """The node's activations / activation_alpha / activation_beta attributes, per direction
+    (f, g, h for LSTM; f, g for GRU)."""
+    names, alpha, beta = [], [], []
+    for cell in cells:
+        kinds = [cell.recurrent_activation, cell.activation] + ([cell.activation] if cell.family == "lstm" else [])
+        for act in (onnx_activation(cell, k) for k in kinds):
+            names.append(act[0])
+            if len(act) == 3:
+                alpha.append(act[1])
+                beta.append(act[2])
+    return {"activations": names, "activation_alpha": alpha, "activation_beta": beta}
+
+
+def node_attributes(path, cells) -> dict:
+    """Everything besides W, R, B that the ONNX node needs to compute what Keras computed."""
+    cells = directions(path, cells)
+    attrs = {"op": "LSTM" if cells[0].family == "lstm" else "GRU", "hidden_size": cells[0].units,
+             "direction": "bidirectional" if len(cells) == 2 else "forward", **activations(cells)}
+    if cells[0].family == "gru":
+        attrs["linear_before_reset"] = int(bool(cells[0].reset_after))
+    return attrs
 
 
 def directions(path, cells):
@@ -18,10 +56,17 @@ def directions(path, cells):
         raise UsageError(f"{path}: stacked cells are several ONNX nodes; export each cell with --layer")
     for _, c in pairs:
         refuse_conv(c, "ONNX")
-        standard_activations(c, "ONNX")
         if c.family not in ORDER:
             raise UsageError(f"{c.path}: ONNX layout covers LSTM and GRU only")
-    return [c for _, c in pairs]
+    cells = [c for _, c in pairs]
+    if len(cells) == 2 and (cells[0].family, cells[0].units, cells[0].input_dim, cells[0].activation,
+                            cells[0].recurrent_activation, cells[0].reset_after) != (
+            cells[1].family, cells[1].units, cells[1].input_dim, cells[1].activation,
+            cells[1].recurrent_activation, cells[1].reset_after):
+        raise UsageError(f"{path}: the two directions differ (kind, size or settings); one ONNX node "
+                         "runs both with the same; export each half with --layer")
+    activations(cells)  # refuses activations ONNX cannot express
+    return cells
 
 
 def export_group(path, cells):

@@ -15,21 +15,46 @@ ORDER = {"lstm": ("i", "f", "c", "o"), "gru": ("r", "z", "h"), "simple_rnn": ("h
 MODULE = {"lstm": "LSTM", "gru": "GRU", "simple_rnn": "RNN"}
 
 
+ALLOW_MISMATCH = False  # set by export --allow-activation-mismatch
+
+
 def check(cell):
     refuse_conv(cell, "PyTorch")
-    standard_activations(cell, "PyTorch")
+    standard_activations(cell, "PyTorch", ALLOW_MISMATCH)
     if cell.family == "gru" and not cell.reset_after:
         raise UsageError(f"{cell.path}: GRU with reset_after=False applies r before U_h; "
                          "PyTorch's GRU cannot express that (it matches reset_after=True only)")
 
 
 def suffixes(path, cells):
+    """[(layer, direction suffix, cell)], refusing what one torch module cannot hold:
+    one module has one kind of cell, one hidden size and one nonlinearity."""
     pairs = halves(path, cells)
+    if len({c.family for c in cells}) > 1:
+        raise UsageError(f"{path}: cells of different kinds ({', '.join(c.class_name for c in cells)}) "
+                         "have no single PyTorch module")
+    if len({c.units for c in cells}) > 1:
+        raise UsageError(f"{path}: cells of different sizes ({', '.join(str(c.units) for c in cells)} units) "
+                         "have no single PyTorch module (its layers share hidden_size)")
+    if len({c.activation for c in cells}) > 1:
+        raise UsageError(f"{path}: cells with different activations have no single PyTorch module")
     if len(cells) > 1 and pairs[0][0] == pairs[1][0]:  # stacked cells: layers l0, l1, ...
-        if len({c.family for c in cells}) > 1:
-            raise UsageError(f"{path}: stacked cells of different kinds have no single PyTorch module")
         return [(f"l{k}", "", c) for k, c in enumerate(cells)]
+    if len({c.input_dim for c in cells}) > 1:
+        raise UsageError(f"{path}: the two directions read inputs of different sizes")
     return [("l0", sfx, c) for sfx, c in pairs]
+
+
+def constructor(path, cells) -> dict:
+    """The keyword arguments that build the torch module this state_dict loads into."""
+    rows = suffixes(path, cells)
+    first = rows[0][2]
+    args = {"input_size": first.input_dim, "hidden_size": first.units,
+            "num_layers": len({layer for layer, _, _ in rows}), "bias": True, "batch_first": True,
+            "bidirectional": any(sfx for _, sfx, _ in rows)}
+    if first.family == "simple_rnn":
+        args["nonlinearity"] = "relu" if first.activation == "relu" else "tanh"
+    return {"module": f"torch.nn.{MODULE[first.family]}", "kwargs": args}
 
 
 def export_group(path, cells):

@@ -65,5 +65,6 @@ def build_cell(found, shape_of, dtype_of, reader, keras_major) -> Cell:
         for v in views.values():
             v.reader = reader
     cell.source = found.source
+    cell.keras_major = keras_major
     cell.notes = list(found.notes) + cell.notes
     return cell
