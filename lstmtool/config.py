@@ -58,25 +58,34 @@ def parse_config_text(text) -> Optional[Spec]:
     return parse_layer(json.loads(text))
 
 
-def parse_layer(d: dict) -> Spec:
-    cls = d.get("class_name", "?")
+MAX_DEPTH = 100  # models nest a few levels; a config nested deeper is damaged or hostile
+
+
+def parse_layer(d: dict, depth: int = 0) -> Spec:
+    if depth > MAX_DEPTH:
+        raise ValueError(f"layers nested more than {MAX_DEPTH} deep")
+    if not isinstance(d, dict):
+        raise ValueError(f"a layer is a {type(d).__name__}, not an object")
+    cls = str(d.get("class_name", "?"))
     cfg = d.get("config")
     if isinstance(cfg, list):  # Keras 1 / early Keras 2 Sequential: config is the layer list
         cfg = {"name": d.get("name", "sequential"), "layers": cfg}
-    cfg = cfg or {}
+    cfg = cfg if isinstance(cfg, dict) else {}
     spec = Spec(name=str(cfg.get("name") or d.get("name") or cls.lower()), class_name=cls, config=cfg)
     if isinstance(cfg.get("layers"), list):
-        spec.layers = [parse_layer(sub) for sub in cfg["layers"] if isinstance(sub, dict)]
+        spec.layers = [parse_layer(sub, depth + 1) for sub in cfg["layers"] if isinstance(sub, dict)]
     if isinstance(cfg.get("layer"), dict):  # Bidirectional, TimeDistributed
-        spec.inner = parse_layer(cfg["layer"])
+        spec.inner = parse_layer(cfg["layer"], depth + 1)
     if isinstance(cfg.get("backward_layer"), dict):
-        spec.backward = parse_layer(cfg["backward_layer"])
+        spec.backward = parse_layer(cfg["backward_layer"], depth + 1)
     cell = cfg.get("cell")
     if isinstance(cell, dict):
         if cell.get("class_name") == "StackedRNNCells":
-            spec.cells = [parse_layer(c) for c in cell.get("config", {}).get("cells", [])]
+            inner = cell.get("config") if isinstance(cell.get("config"), dict) else {}
+            cells = inner.get("cells") if isinstance(inner.get("cells"), list) else []
+            spec.cells = [parse_layer(c, depth + 1) for c in cells if isinstance(c, dict)]
         else:
-            spec.cells = [parse_layer(cell)]
+            spec.cells = [parse_layer(cell, depth + 1)]
     return spec
 
 

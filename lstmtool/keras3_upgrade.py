@@ -71,7 +71,12 @@ def upgrade(src, out, dry_run=False, force=False, layer_classes=None) -> Upgrade
             return _upgrade_weights(model, src, out, dry_run, layer_classes)
         if not out.endswith(".keras"):
             raise UsageError(f"{out}: a full model upgrades to a .keras file (Keras 3 loads nothing else)")
-        k3, steps = model_config(raw, model.keras_major)
+        try:
+            k3, steps = model_config(raw, model.keras_major)
+        except (TypeError, AttributeError, KeyError, IndexError, ValueError) as e:
+            if isinstance(e, Refused):
+                raise
+            raise Refused(f"{src}: model config is malformed ({type(e).__name__}: {e}); nothing written") from None
         plan = UpgradePlan(src, out, model.format, model.keras_version or "unknown", steps)
         plan.notes.append("optimizer state and training config are not carried over (compile again to train)")
         if dry_run:
@@ -237,7 +242,10 @@ class _WeightSource:
                 if g in scaled:
                     block = (block.astype(np.float64) * T.HARD_SIGMOID_SCALE).astype(block.dtype)
                 blocks.append(block)
-            parts.append(np.concatenate(blocks, axis=-1))
+            try:
+                parts.append(np.concatenate(blocks, axis=-1))
+            except ValueError:
+                raise Refused(f"{lpath}: its {part} blocks do not fit together; nothing written") from None
         return parts
 
     def layer_arrays(self, lpath, cls, tree_path) -> list:
@@ -265,6 +273,10 @@ class _WeightSource:
         return arrays
 
     def _stored(self, path):
+        try:
+            self.model.store.check_tensor(path)
+        except ValueError as e:
+            raise Refused(f"{path}: {e}; nothing written") from None
         if self.base is None:  # a compressed archive member: decoded, not copied
             return self.h5[path][()]
         return stored_or_array(self.h5, path, self.fd, self.base)

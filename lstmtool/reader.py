@@ -29,16 +29,41 @@ class Incomplete:
     present: dict  # role -> dataset path of what is there
 
 
+def first_line(e) -> str:
+    return (str(e).strip().splitlines() or [type(e).__name__])[0]
+
+
 class Store:
     """The open HDF5 weights (and the archive around them, for .keras)."""
 
-    def __init__(self, h5, archive=None):
-        self.h5, self.archive = h5, archive
+    def __init__(self, h5, archive=None, name=""):
+        self.h5, self.archive, self.name = h5, archive, name
 
     def read(self, path, index):
         if self.archive is not None:
             self.archive.check_crc()
-        return self.h5[path][index]
+        try:
+            return self.h5[path][index]
+        except (OSError, RuntimeError, KeyError) as e:
+            raise ModelError(f"{self.name}: cannot read {path} (damaged file: {first_line(e)})") from None
+
+    def check_tensor(self, path):
+        """A weight must be a dataset of real floating point numbers, non-empty, whose
+        declared size the file can hold (never-written chunked datasets can claim terabytes)."""
+        try:
+            obj = self.h5.get(path)
+        except (OSError, RuntimeError, KeyError) as e:
+            raise ValueError(f"cannot be opened ({first_line(e)})") from None
+        if not isinstance(obj, h5py.Dataset):
+            raise ValueError(f"at {path} is a {type(obj).__name__ if obj is not None else 'missing object'}, "
+                             "not an array")
+        if obj.dtype.kind != "f" or obj.dtype.names:
+            raise ValueError(f"at {path} holds {obj.dtype} values, not floating point numbers")
+        if obj.ndim == 0 or obj.size == 0:
+            raise ValueError(f"at {path} has shape {obj.shape}: no weights in it")
+        declared, stored = obj.size * obj.dtype.itemsize, obj.id.get_storage_size()
+        if declared > (256 << 20) and declared > 64 * max(stored, 1):
+            raise ValueError(f"at {path} declares {declared} bytes but the file stores {stored}")
 
     def shape(self, path):
         return self.h5[path].shape
@@ -108,9 +133,16 @@ def load(filename: str) -> Model:
         h5 = open_h5(archive.weights_file, filename)
     else:
         h5 = open_h5(filename, filename)
-    store = Store(h5, archive)
+    store = Store(h5, archive, filename)
     try:
         return _read(filename, store, archive)
+    except RecursionError:
+        store.close()
+        raise ModelError(f"{filename}: nested too deeply to be a Keras model (a link cycle or a runaway config)") from None
+    except (OSError, RuntimeError, KeyError, UnicodeError) as e:  # h5py on damaged metadata
+        store.close()
+        what = "names that are not UTF-8" if isinstance(e, UnicodeError) else first_line(e)
+        raise ModelError(f"{filename}: damaged HDF5 file ({what})") from None
     except Exception:
         store.close()
         raise
@@ -143,7 +175,7 @@ def _read(filename, store, archive) -> Model:
     cells, incomplete = [], []
     for fc in found:
         try:
-            cells.append(build_cell(fc, store.shape, store.dtype, store.read, major))
+            cells.append(build_cell(fc, store.shape, store.dtype, store.read, major, store.check_tensor))
         except ValueError as e:
             present = {r: p for r, p in fc.tensors.items() if p}
             incomplete.append(Incomplete(fc.path, fc.class_name or "?", str(e).split(": ", 1)[-1], present))
@@ -184,10 +216,17 @@ def unclaimed_recurrent(datasets, found) -> list:
 def _parse(config_text, filename):
     if config_text is None:
         return None
+    if isinstance(config_text, bytes):
+        try:
+            config_text = config_text.decode("utf-8")
+        except UnicodeDecodeError:
+            raise ModelError(f"{filename}: model config is not UTF-8 text") from None
     try:
         return parse_config_text(text(config_text))
-    except (ValueError, TypeError, AttributeError) as e:
-        raise ModelError(f"{filename}: model config is not valid JSON ({e})") from None
+    except RecursionError:
+        raise ModelError(f"{filename}: model config is nested too deeply") from None
+    except (ValueError, TypeError, AttributeError, KeyError, IndexError) as e:
+        raise ModelError(f"{filename}: model config is malformed ({first_line(e)})") from None
 
 
 def _spec_layers(spec, datasets=None) -> list:
@@ -213,7 +252,7 @@ def _from_tree(f, spec) -> list:
 
 def _from_legacy(f, spec, entries):
     by_name = {e.name: e for e in entries}
-    shape_of = lambda p: f[p].shape  # noqa: E731
+    shape_of = lambda p: getattr(f[p], "shape", ())  # noqa: E731  (a group where a weight belongs: no shape)
     if spec is None:
         from .containers.infer import infer_legacy_layer
 

@@ -52,6 +52,7 @@ class Group(click.Group):
 
 
 def fail(ctx, message, code):
+    message = " ".join(str(message).split("\n")).encode("utf-8", "backslashreplace").decode("utf-8")
     click.echo(f"lstmtool: error: {message}", err=True)
     ctx.exit(code)
 
@@ -94,5 +95,10 @@ def cli(ctx, quiet, color):
 
 
 def main(argv=None):
+    import sys
+
+    for stream in (sys.stdout, sys.stderr):  # names from damaged files: escaped, never a crash
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="backslashreplace")
     cli.main(args=argv, prog_name="lstmtool")
 

@@ -64,9 +64,14 @@ def wrap(line: str, limit=None, indent="    ", sep=" ") -> str:
     return "\n".join(out)
 
 
+def printable(text: str) -> str:
+    """Names from a damaged file may hold undecodable bytes: show them escaped."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
 def echo_lines(lines):
     """Lines whose items are separated by two spaces break between items, if at all."""
-    click.echo("\n".join(wrap(line, sep="  ") if "\n" not in line else line for line in lines))
+    click.echo(printable("\n".join(wrap(line, sep="  ") if "\n" not in line else line for line in lines)))
 
 
 QUIET = False  # -q/--quiet
@@ -92,7 +97,7 @@ def warn(messages):
     if QUIET:
         return
     for w in group_warnings(messages):
-        text = wrap("warning: " + w, indent="  ")
+        text = printable(wrap("warning: " + w, indent="  "))
         click.echo(click.style("warning: ", fg="yellow") + text[len("warning: "):], err=True)
 
 

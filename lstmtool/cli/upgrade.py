@@ -47,15 +47,16 @@ def upgrade(model, out, dry_run, force, as_json, layer_classes):
     if as_json:
         click.echo(json.dumps(plan.as_json(dry_run), indent=2))
         return
+    from .textout import echo_lines
+
     kind = "weights file" if out.endswith(".weights.h5") else ".keras"
-    click.echo(f"{plan.source}: {plan.from_format}, Keras {plan.from_keras} -> Keras 3 {kind}"
-               + ("  (dry run: nothing written)" if dry_run else ""))
+    lines = [f"{plan.source}: {plan.from_format}, Keras {plan.from_keras} -> Keras 3 {kind}"
+             + ("  (dry run: nothing written)" if dry_run else "")]
     for step in plan.steps:
         change = f"{step.class_from} -> {step.class_to}" if step.class_from != step.class_to else step.class_to
-        click.echo(f"  {step.path}  {change}")
-        for c in step.changes:
-            click.echo(f"      {c}")
-    for note in plan.notes:
-        click.echo(f"note: {note}")
+        lines.append(f"  {step.path}  {change}")
+        lines += [f"      {c}" for c in step.changes]
+    lines += [f"note: {note}" for note in plan.notes]
     if not dry_run:
-        click.echo(f"wrote {plan.written}")
+        lines.append(f"wrote {plan.written}")
+    echo_lines(lines)

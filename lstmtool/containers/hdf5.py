@@ -38,10 +38,16 @@ def text_list(group, name) -> list:
     return [text(v) for v in arr.ravel()]
 
 
-def scan(group, datasets=None) -> list:
+def scan(group, datasets=None, seen=None) -> list:
     """Walk every link once: refuse external links (they would make lstmtool read another
-    file) and return the names of all datasets."""
+    file) and return the names of all datasets. A group reached twice (hard links can make
+    cycles) is walked once."""
     datasets = [] if datasets is None else datasets
+    seen = set() if seen is None else seen
+    key = h5py.h5o.get_info(group.id).addr
+    if key in seen:
+        return datasets
+    seen.add(key)
     for name in group:
         link = group.get(name, getlink=True)
         if isinstance(link, h5py.ExternalLink):
@@ -51,7 +57,7 @@ def scan(group, datasets=None) -> list:
             continue  # soft links point inside this file (and may form cycles)
         obj = group.get(name)
         if isinstance(obj, h5py.Group):
-            scan(obj, datasets)
+            scan(obj, datasets, seen)
         elif isinstance(obj, h5py.Dataset):
             datasets.append(obj.name.lstrip("/"))
     return datasets

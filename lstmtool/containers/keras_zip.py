@@ -16,6 +16,7 @@ import zlib
 from ..errors import ModelError
 
 WEIGHTS_MEMBER = "model.weights.h5"
+MAX_TEXT_MEMBER = 64 << 20  # config.json / metadata.json: Keras writes kilobytes
 ZIP_MAGIC = b"PK\x03\x04"
 
 
@@ -43,14 +44,28 @@ def check_consistent(zf: zipfile.ZipFile, fileobj, filename) -> None:
     for info in zf.infolist():
         if info.flag_bits & 0x1:
             raise ModelError(f"{filename}: archive member {info.filename!r} is encrypted")
+        if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+            raise ModelError(f"{filename}: archive member {info.filename!r} uses compression method "
+                             f"{info.compress_type}, which Keras never writes (damaged archive?)")
         if info.compress_type == zipfile.ZIP_STORED and info.file_size != info.compress_size:
             raise ModelError(f"{filename}: stored member {info.filename!r} declares {info.file_size} bytes "
                              f"but occupies {info.compress_size}: damaged archive")
+        fileobj.seek(info.header_offset + 26)
+        name_len = struct.unpack("<H", fileobj.read(2))[0]
+        fileobj.seek(info.header_offset + 30)
+        if fileobj.read(name_len).decode("utf-8", "replace") != info.filename:
+            raise ModelError(f"{filename}: the local header of {info.filename!r} names another member: "
+                             "damaged archive")
         end = member_data_offset(fileobj, info) + info.compress_size
         following = min([s for s in starts if s > info.header_offset] or [size])
         if end > min(size, following):
             raise ModelError(f"{filename}: archive member {info.filename!r} is shorter than its header "
                              "declares (truncated or damaged archive)")
+        if info.filename != WEIGHTS_MEMBER and info.compress_type == zipfile.ZIP_STORED \
+                and info.file_size <= MAX_TEXT_MEMBER:
+            fileobj.seek(member_data_offset(fileobj, info))
+            if zlib.crc32(fileobj.read(info.file_size)) != info.CRC:
+                raise ModelError(f"{filename}: archive member {info.filename!r} fails its CRC-32 check")
 
 
 def crc_of(fileobj, start: int, size: int) -> int:
@@ -154,12 +169,18 @@ class KerasArchive:
         self.crc_checked = True
 
     def _member_text(self, name):
+        info = next((i for i in self.zf.infolist() if i.filename == name), None)
+        if info is None:
+            return None
+        if info.file_size > MAX_TEXT_MEMBER or info.file_size > 200 * max(1, info.compress_size) + (1 << 20):
+            raise ModelError(f"{self.filename}: refusing {name}: it would expand to {info.file_size} bytes "
+                             "(a zip bomb?)")
         try:
             return self.zf.read(name).decode("utf-8")
-        except KeyError:
-            return None
-        except zipfile.BadZipFile as e:
-            raise ModelError(f"archive member {name} is damaged ({e})") from None
+        except (zipfile.BadZipFile, zlib.error, EOFError) as e:
+            raise ModelError(f"{self.filename}: archive member {name} is damaged ({e})") from None
+        except UnicodeDecodeError:
+            raise ModelError(f"{self.filename}: archive member {name} is not UTF-8 text") from None
 
     def close(self):
         self.weights_file.close()

@@ -35,8 +35,11 @@ def settings(found, family: str, keras_major) -> dict:
     return out
 
 
-def build_cell(found, shape_of, dtype_of, reader, keras_major) -> Cell:
-    """A Cell with lazy views, or raise ValueError naming what does not fit."""
+def build_cell(found, shape_of, dtype_of, reader, keras_major, check=None) -> Cell:
+    """A Cell with lazy views, or raise ValueError naming what does not fit.
+
+    `check(path)` raises ValueError for a tensor that is not a real, non-empty array of
+    floating point numbers the file can hold (the reader's job: it sees the file)."""
     class_name = found.class_name
     family = family_of(class_name)
     if family is None:
@@ -47,6 +50,19 @@ def build_cell(found, shape_of, dtype_of, reader, keras_major) -> Cell:
         raise ValueError(f"{found.path}: weights missing from the file: {', '.join(missing)}")
     if found.ambiguous:
         raise ValueError(f"{found.path}: {found.ambiguous}")
+    if check is not None:
+        for role, path in found.tensors.items():
+            try:
+                check(path)
+            except ValueError as e:
+                raise ValueError(f"{found.path}: {role} {e}") from None
+    try:
+        return _build(found, family, class_name, opts, shape_of, dtype_of, reader, keras_major)
+    except (IndexError, KeyError, TypeError, ZeroDivisionError) as e:  # shapes no layout can split
+        raise ValueError(f"{found.path}: tensors do not fit a {class_name} ({type(e).__name__}: {e})") from None
+
+
+def _build(found, family, class_name, opts, shape_of, dtype_of, reader, keras_major) -> Cell:
     if is_keras1(found):
         from . import keras1 as module
     elif class_name.startswith("CuDNN"):

@@ -27,6 +27,11 @@ def build(found, family, gates, opts, shape_of, dtype_of) -> Cell:
         raise ValueError(f"{found.path}: Keras 1 arrays missing: {', '.join(missing)}")
     w_i = ref("W", gates[0])
     units = w_i.shape[-1]
+    wrong = [f"{p}_{g} {ref(p, g).shape}" for g in gates for p, want in
+             (("W", (w_i.shape[0], units)), ("U", (units, units)), ("b", (units,)))
+             if ref(p, g) is not None and ref(p, g).shape != want]
+    if len(w_i.shape) != 2 or wrong:
+        raise ValueError(f"{found.path}: Keras 1 arrays do not fit together: {', '.join(wrong) or w_i.shape}")
     bias = {g: view("b", g) for g in gates if ref("b", g) is not None}
     ordered = {}
     for g in STORED_ORDER[family]:  # keep tensors in the order the file stores them
