@@ -54,7 +54,8 @@ class Plan:
 
 def summary(a) -> dict:
     a = np.asarray(a, dtype=np.float64)
-    return {"mean": float(a.mean()), "min": float(a.min()), "max": float(a.max())}
+    with np.errstate(all="ignore"):
+        return {"mean": float(a.mean()), "min": float(a.min()), "max": float(a.max())}
 
 
 def view_edits(view, value: np.ndarray) -> list:

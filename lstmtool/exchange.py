@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 
 import numpy as np
 
@@ -66,8 +67,25 @@ def export_model(model_path, out_dir, patterns=(), fmt=None, layout="keras", for
     from .interchange import torch_layout
 
     torch_layout.ALLOW_MISMATCH = allow_activation_mismatch
+    fresh = not os.path.exists(out_dir)
+    # A new directory is written under a temporary name and renamed when complete, so a
+    # failed export leaves nothing behind (into an existing one, the files it wrote are removed).
+    target = f"{out_dir.rstrip(os.sep)}.lstmtool-tmp-{os.getpid()}" if fresh else out_dir
+    before = set() if fresh else {os.path.join(r, f) for r, _, fs in os.walk(out_dir) for f in fs}
     try:
-        return _export(model_path, out_dir, patterns, fmt, layout, force, progress)
+        manifest = _export(model_path, target, patterns, fmt, layout, force, progress)
+        if fresh:
+            os.rename(target, out_dir)
+        return manifest
+    except BaseException:
+        if fresh:
+            shutil.rmtree(target, ignore_errors=True)
+        else:
+            for r, _, fs in os.walk(out_dir):
+                for f in fs:
+                    if os.path.join(r, f) not in before:
+                        os.unlink(os.path.join(r, f))
+        raise
     finally:
         torch_layout.ALLOW_MISMATCH = False
 

@@ -112,6 +112,9 @@ def open_h5(source, filename):
     try:
         return h5py.File(source, "r")
     except (OSError, ValueError) as e:
+        if "lock" in str(e).lower():
+            raise ModelError(f"{filename}: another program holds this file open for writing (HDF5 file lock); "
+                             "close it, or set HDF5_USE_FILE_LOCKING=FALSE to read it anyway") from None
         reason = str(e).split("(")[0].strip().rstrip(",")
         raise ModelError(f"{filename}: damaged or truncated HDF5 file ({reason})") from None
 
@@ -154,6 +157,10 @@ def _read(filename, store, archive) -> Model:
     if archive is not None:
         fmt, version, backend = "keras-zip", archive.metadata.get("keras_version"), None
         spec = _parse(archive.config_text, filename)
+        if spec is None:
+            warnings.append("this .keras archive has no config.json: cell classes inferred from tensor shapes")
+        if not isinstance(version, (str, type(None))):
+            version = str(version)
         found, layers = _from_tree(f, spec), _spec_layers(spec, datasets)
     elif keras3_tree.is_keras3_tree(f):
         fmt, version, backend, spec = "keras3-weights", None, None, None

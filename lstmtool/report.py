@@ -24,8 +24,9 @@ def view_info(view) -> dict:
 def view_stats(view) -> dict:
     """mean/std/min/max/L2 of one gate view; reads just that slice."""
     a = np.asarray(view.numpy(), dtype=np.float64)
-    return {"mean": float(a.mean()), "std": float(a.std()), "min": float(a.min()),
-            "max": float(a.max()), "l2": float(np.sqrt((a * a).sum()))}
+    with np.errstate(all="ignore"):  # inf/NaN weights give inf/NaN statistics, not warnings
+        return {"mean": float(a.mean()), "std": float(a.std()), "min": float(a.min()),
+                "max": float(a.max()), "l2": float(np.sqrt((a * a).sum()))}
 
 
 def cell_info(cell, stats=False) -> dict:

@@ -56,8 +56,6 @@ def infer_legacy_layer(name: str, weights: list, shape_of) -> list:
         k = seen[half] = seen.get(half, -1) + 1
         shapes = {r: shape_of(p) for r, p in tensors.items() if p}
         class_name, notes = infer_from_shapes(shapes)
-        if class_name is None:
-            continue
         comps = components(parent)
         base = name
         if name not in comps and len(comps) >= 2 and not half:
@@ -66,7 +64,10 @@ def infer_legacy_layer(name: str, weights: list, shape_of) -> list:
         if per_half[half] > 1:
             path += f"/cell_{k}"
         tensors = {r: tensors.get(r) for r in ("kernel", "recurrent_kernel", "bias") if r in tensors}
-        out.append(FoundCell(path, class_name, None, tensors, "inferred from weight names and shapes", notes))
+        found = FoundCell(path, class_name or "unrecognised", None, tensors, "inferred from weight names and shapes", notes)
+        if class_name is None:  # named like a recurrent layer's weights, but they do not fit one: say so
+            found.ambiguous = f"its weights fit no recurrent cell ({'; '.join(notes)})"
+        out.append(found)
     return out
 
 

@@ -170,7 +170,11 @@ def _inferred(tree: Tree, vars_path: str, path: str) -> FoundCell:
     if tensors["bias"] is None:
         tensors.pop("bias")
     class_name, notes = infer_from_shapes(shapes)
-    return FoundCell(path, class_name, None, tensors, source="inferred from tensor shapes", notes=notes)
+    found = FoundCell(path, class_name or "unrecognised", None, tensors, source="inferred from tensor shapes",
+                      notes=notes)
+    if class_name is None:  # a cell's place in the tree, weights that fit no cell: listed as incomplete
+        found.ambiguous = f"its weights fit no recurrent cell ({'; '.join(notes)})"
+    return found
 
 
 @dataclass

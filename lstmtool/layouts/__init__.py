@@ -42,6 +42,8 @@ def build_cell(found, shape_of, dtype_of, reader, keras_major, check=None) -> Ce
     floating point numbers the file can hold (the reader's job: it sees the file)."""
     class_name = found.class_name
     family = family_of(class_name)
+    if found.ambiguous:
+        raise ValueError(f"{found.path}: {found.ambiguous}")
     if family is None:
         raise ValueError(f"{found.path}: unknown recurrent class {class_name!r}")
     opts = settings(found, family, keras_major)
