@@ -263,6 +263,9 @@ class _WeightSource:
             arrays.append(self._stored(path))
         if self.classes.get(lpath) in ("Convolution1D", "AtrousConvolution1D") and arrays \
                 and len(self.h5[weights[0][1]].shape) == 4:
+            if (self.model.backend or "").lower() == "theano":
+                raise Refused(f"layer {lpath!r}: a Theano-trained convolution (its kernels are flipped "
+                              "relative to TensorFlow's) is not converted")
             kernel = self.h5[weights[0][1]][()]  # Keras 1 (TensorFlow ordering): (length, 1, in, filters)
             if kernel.shape[1] != 1:
                 raise Refused(f"layer {lpath!r}: Keras 1 Theano-ordered convolution kernels are not converted")

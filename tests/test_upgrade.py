@@ -329,3 +329,38 @@ def test_textgenrnn_cudnn_weights_load_into_keras3(keras3, realworld, tmp_path):
         assert float(np.max(np.abs(got - want))) <= 1e-5
         with __import__("h5py").File(src) as f:
             assert np.array_equal(model.get_layer("attention").get_weights()[0], f["attention/attention/attention_W:0"][()])
+
+
+def test_keras1_convolution1d_sequential(keras3, tmp_path):
+    """Keras 1 Convolution1D -> MaxPooling1D -> LSTM(hard_sigmoid) -> Dense, upgraded, run in
+    Keras 3, against Keras 1's equations in NumPy on the original file's arrays."""
+    import h5py
+
+    from lstmtool import reference
+
+    path = os.path.join(FIXTURES, "legacy", "keras1_conv1d_lstm.h5")
+    out = upgrade_ok(path, tmp_path)
+    model = keras3.saving.load_model(out)
+    x = np.random.default_rng(5).normal(0, 1, (3, 8, 3))
+    with h5py.File(path) as f, lstmtool.load(path) as m:
+        w = f["model_weights"]
+        W, b = w["convolution1d_1/convolution1d_1_W"][()][:, 0], w["convolution1d_1/convolution1d_1_b"][()]
+        conv = np.maximum(0, np.stack([np.einsum("bkc,kcf->bf", x[:, t:t + 3], W) for t in range(6)], 1) + b)
+        pooled = conv.reshape(3, 3, 2, 4).max(axis=2)
+        h = reference.run_cell(m.cell("lstm_1"), pooled, m.keras_major)[:, -1]
+        want = h @ w["dense_1/dense_1_W"][()] + w["dense_1/dense_1_b"][()]
+    got = model.predict(x.astype("float32"), verbose=0)
+    assert float(np.max(np.abs(got - want))) <= 1e-5
+
+
+def test_theano_convolutions_are_refused(tmp_path):
+    import shutil
+
+    import h5py
+
+    work = tmp_path / "theano.h5"
+    shutil.copy(os.path.join(FIXTURES, "legacy", "keras1_conv1d_lstm.h5"), work)
+    with h5py.File(work, "r+") as f:
+        f.attrs["backend"] = b"theano"
+    r = run_cli("upgrade", work, "-o", tmp_path / "o.keras")
+    assert r.exit_code == 1 and "Theano" in r.stderr and not (tmp_path / "o.keras").exists()
