@@ -14,7 +14,7 @@ import shutil
 import numpy as np
 
 from .edit import Change, Plan, summary, view_edits
-from .errors import UsageError
+from .errors import ModelError, UsageError
 from .interchange import LAYOUTS
 from .interchange import safetensors_io as st
 from .model import group_cells
@@ -102,7 +102,11 @@ def _export(model_path, out_dir, patterns, fmt, layout, force, progress) -> dict
     with load(model_path) as model:
         groups = [(p, cs) for p, cs in group_cells([c for c in model.cells if matches(c.path, patterns)]).items()]
         if not groups:
-            raise UsageError(f"no recurrent cell to export in {model_path}")
+            if patterns:
+                from .names import check_patterns_matched
+
+                check_patterns_matched(patterns, [c.path for c in model.cells], "cell")
+            raise ModelError(f"{model_path}: no recurrent cell to export")
         for path, cells in groups:  # refuse before writing anything
             try:
                 module.check_group(path, cells)

@@ -137,8 +137,11 @@ def load(filename: str) -> Model:
     else:
         h5 = open_h5(filename, filename)
     store = Store(h5, archive, filename)
+    from . import watchdog
+
     try:
-        return _read(filename, store, archive)
+        with watchdog.deadline(f"{filename}: reading its metadata does not finish: damaged HDF5 structure"):
+            return _read(filename, store, archive)
     except RecursionError:
         store.close()
         raise ModelError(f"{filename}: nested too deeply to be a Keras model (a link cycle or a runaway config)") from None

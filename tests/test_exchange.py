@@ -238,7 +238,7 @@ def test_realworld_exports(realworld, tmp_path):
         if True:
             r = run_cli("export", os.path.join(d, f), "-o", out)
             if "praali" in d:
-                assert r.exit_code == 2 and "no recurrent cell" in r.stderr
+                assert r.exit_code == 1 and "no recurrent cell" in r.stderr
             else:
                 assert r.exit_code == 0, (f, r.stderr)
 

@@ -117,3 +117,14 @@ def test_deeply_nested_config_and_link_cycles(tmp_path):
         f["model_weights"]["loop"] = f["model_weights"]  # a hard link cycle
     r = run_cli("inspect", work)
     assert r.exit_code == 1 and "nested too deeply" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+
+
+def test_endless_hdf5_read_is_ended_by_the_watchdog():
+    """The HDF5 library loops forever on this file's damaged attribute (found by the fuzz
+    campaign); the CLI gives up at the deadline with one line, exit status 137."""
+    path = os.path.join(FIXTURES, "damaged", "endless_attribute_read.h5")
+    start = time.monotonic()
+    r = subprocess.run([sys.executable, "-m", "lstmtool", "inspect", path], capture_output=True, text=True,
+                       env={**os.environ, "LSTMTOOL_LOAD_TIMEOUT": "3"}, timeout=60)
+    assert r.returncode in (137, -9) and time.monotonic() - start < 30
+    assert r.stderr.strip().splitlines() == [r.stderr.strip()] and "does not finish" in r.stderr

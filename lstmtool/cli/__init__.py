@@ -64,7 +64,9 @@ Exit status (every command):
        or the result could not be written (the input is unchanged)
   2    usage: unknown option, layer, target or gate; bad value;
        output exists (pass --force)
-  130  interrupted"""
+  130  interrupted
+  137  the HDF5 library hung on damaged metadata and lstmtool's
+       watchdog ended it (LSTMTOOL_LOAD_TIMEOUT, default 120 s)"""
 
 
 @click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]}, epilog=EXIT_CODES)
@@ -84,8 +86,10 @@ def cli(ctx, quiet, color):
 
     Shell completion (bash): eval "$(_LSTMTOOL_COMPLETE=bash_source lstmtool)"
     """
+    from .. import watchdog
     from . import textout
 
+    watchdog.ENABLED = True
     if color is None and os.environ.get("NO_COLOR"):
         color = False
     if color is False:

@@ -61,7 +61,7 @@ def readable(path):
 
 
 def peak_rss_mb():
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return max(resource.getrusage(who).ru_maxrss for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)) / 1024
 
 
 def run_case(runner, cli, mutant, work):
@@ -130,12 +130,44 @@ def check(name, r, output):
     return problems
 
 
+WATCHDOG_SECONDS = 10
+
+
+def isolated(fn, *args):
+    """Run fn(*args) -> problems in a forked child, so that a hang inside the HDF5 library
+    (which lstmtool's CLI watchdog ends by killing the process) cannot stop the campaign.
+    Returns (problems, 1 if the watchdog ended a hang else 0)."""
+    import json
+
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.close(read)
+        try:
+            out = json.dumps(fn(*args)).encode()
+        except BaseException as e:
+            out = json.dumps([("harness", f"{type(e).__name__}: {e}")]).encode()
+        with os.fdopen(write, "wb") as fh:
+            fh.write(out)
+        os._exit(0)
+    os.close(write)
+    with os.fdopen(read, "rb") as fh:
+        data = fh.read()  # EOF when the child exits, or is killed
+    _, status = os.waitpid(pid, 0)
+    if os.WIFSIGNALED(status) and os.WTERMSIG(status) == 9:
+        return [], 1  # the CLI's metadata watchdog ended an endless HDF5 read: a one-line error, exit 137
+    if not data:
+        return [("any", f"worker died with status {status}")], 0
+    return [tuple(p) for p in json.loads(data)], 0
+
+
 def campaign(count, seed, verbose=False):
     from click.testing import CliRunner
 
     from lstmtool.cli import cli
 
     resource.setrlimit(resource.RLIMIT_AS, (ADDRESS_SPACE, ADDRESS_SPACE))
+    os.environ["LSTMTOOL_LOAD_TIMEOUT"] = str(WATCHDOG_SECONDS)
     runner = CliRunner()
     results = collections.Counter()
     failures = []
@@ -143,7 +175,8 @@ def campaign(count, seed, verbose=False):
         cases = mutants.make(sources(), count, os.path.join(tmp, "mutants"), seed)
         for mutant, kind, src in cases:
             work = tempfile.mkdtemp(dir=tmp)
-            problems = run_case(runner, cli, mutant, work)
+            problems, hung = isolated(run_case, runner, cli, mutant, work)
+            results["watchdog"] += hung
             shutil.rmtree(work, ignore_errors=True)
             results["mutants"] += 1
             results["runs"] += 5
@@ -164,7 +197,7 @@ def main():
     results, failures = campaign(args.count, args.seed, args.verbose)
     kinds = collections.Counter(p for _, _, _, ps in failures for _, p in ps)
     print(f"{results['mutants']} mutants, {results['runs']} command runs, peak RSS {peak_rss_mb():.0f} MB; "
-          f"{len(failures)} mutants with problems")
+          f"{results['watchdog']} endless HDF5 reads ended by the watchdog; {len(failures)} mutants with problems")
     for problem, n in kinds.most_common(40):
         print(f"  {n:5d}  {problem}")
     sys.exit(1 if failures else 0)
