@@ -254,8 +254,8 @@ class _WeightSource:
         top, *inner = lpath.split("/")
         entry = self.entries.get(top)
         weights = entry.weights if entry else []
-        for name in inner:
-            weights = [w for w in weights if name in components(w[0])]
+        if inner:  # inside a nested model: the layer's weights are named after the layer itself
+            weights = [w for w in weights if inner[-1] in components(w[0])]
         arrays = []
         for wname, path in weights:
             if path is None:

@@ -73,3 +73,57 @@ def test_cells_a_file_cannot_name_apart_get_unique_paths():
     cells, warnings = [C("a"), C("a"), C("b")], []
     unique_paths(cells, [], warnings)
     assert [c.path for c in cells] == ["a", "a~2", "b"] and len(warnings) == 1
+
+
+@pytest.fixture(scope="module")
+def k3():
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    import keras
+
+    return keras
+
+
+def nested_two_deep(k):
+    bi = k.Input((5, 3))
+    b = k.Model(bi, k.layers.LSTM(4, name="l")(bi), name="b")
+    a = k.Sequential([k.Input((5, 3)), b], name="a")
+    oi = k.Input((5, 3))
+    return k.Model(oi, a(oi), name="outer")
+
+
+@pytest.mark.parametrize("which", ["tf_keras", "keras3"])
+def test_legacy_h5_nested_two_deep(tfk, k3, tmp_path, which):
+    """Issue 9.1: outer -> Sequential a -> Functional b -> LSTM l crashed every command
+    (KeyError: 'kernel'): a model's weights are named after its layers, never itself."""
+    k = tfk if which == "tf_keras" else k3
+    model = nested_two_deep(k)
+    path = tmp_path / "nested.h5"
+    model.save(path)
+    with lstmtool.load(path) as m:
+        assert [c.path for c in m.cells] == ["a/b/l"] and not m.incomplete
+        got = m.cell("a/b/l").W["f"].numpy()
+    np.testing.assert_array_equal(got, model.get_layer("a").get_layer("b").get_layer("l").cell.kernel.numpy()[:, 4:8])
+    out = tmp_path / "up.keras"
+    assert run_cli("upgrade", path, "-o", out).exit_code == 0
+    x = np.random.default_rng(0).normal(0, 1, (2, 5, 3)).astype("float32")
+    np.testing.assert_allclose(k3.saving.load_model(out).predict(x, verbose=0), model.predict(x, verbose=0),
+                               atol=1e-5)
+
+
+def test_weights_only_names_inside_nested_models(tfk, tmp_path):
+    """Issue 9.7: two layers in one nested model were a/l/cell_0 and a/g/cell_1; a layer named
+    `forward` became forward/forward. Names come from the file; what it cannot tell is said."""
+    inner_in = tfk.Input((5, 3))
+    h = tfk.layers.LSTM(4, return_sequences=True, name="l")(inner_in)
+    inner = tfk.Model(inner_in, tfk.layers.GRU(2, name="g")(h), name="a")
+    x = tfk.Input((5, 3))
+    model = tfk.Model(x, tfk.layers.Dense(1)(tfk.layers.RepeatVector(5)(inner(x))), name="outer")
+    fw_in = tfk.Input((5, 3))
+    fw = tfk.Model(fw_in, tfk.layers.LSTM(2, name="forward")(fw_in))
+    for m_, want in ((model, ["a/l", "a/g"]), (fw, ["forward"])):
+        path = tmp_path / "w.h5"
+        m_.save_weights(path)
+        with lstmtool.load(path) as m:
+            assert [c.path for c in m.cells] == want
+            if want[0].startswith("a/"):
+                assert any("not named in the file" in n for n in m.cells[0].notes)

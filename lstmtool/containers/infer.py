@@ -44,29 +44,40 @@ def infer_legacy_layer(name: str, weights: list, shape_of) -> list:
         parent = "/".join(components(wn)[:-1])
         groups.setdefault(parent, {})[basename(wn)] = path
     cells = [(parent, t) for parent, t in groups.items() if "recurrent_kernel" in t]
-    def half_of(parent):
-        return next((h for h in ("forward", "backward") for c in components(parent) if c.startswith(h)), None)
 
-    per_half = {}  # half -> how many cells it holds: a stacked RNN in a Bidirectional holds several
-    for parent, _ in cells:
-        per_half[half_of(parent)] = per_half.get(half_of(parent), 0) + 1
-    out, seen = [], {}
+    def half_of(parent):
+        return next((h for h in ("forward", "backward") for c in components(parent)[:2]
+                     if c.startswith(h + "_") or c == h), None)
+
+    # A Bidirectional's halves are `forward_*` / `backward_*`; a layer merely named
+    # `forward` has no `backward_*` partner and is no half.
+    halves = {half_of(p) for p, _ in cells}
+    bidirectional = {"forward", "backward"} <= halves
+    placed = []
     for parent, tensors in cells:
-        half = half_of(parent)
-        k = seen[half] = seen.get(half, -1) + 1
-        shapes = {r: shape_of(p) for r, p in tensors.items() if p}
-        class_name, notes = infer_from_shapes(shapes)
+        half = half_of(parent) if bidirectional else None
         comps = components(parent)
-        base = name
+        base, notes = name, []
         if name not in comps and len(comps) >= 2 and not half:
             base = f"{name}/{comps[0]}"  # a nested model's group holds its inner layers' weights
-        path = f"{base}/{half}" if half else base
-        if per_half[half] > 1:
-            path += f"/cell_{k}"
+            notes.append(f"weights-only file: {comps[0]!r} sits somewhere inside {name!r}; models nested "
+                         "between them are not named in the file")
+        placed.append((f"{base}/{half}" if half else base, parent, tensors, notes))
+    count = {}
+    for path, *_ in placed:
+        count[path] = count.get(path, 0) + 1
+    out, seen = [], {}
+    for path, parent, tensors, notes in placed:
+        if count[path] > 1:  # several cells under one layer: stacked cells, in stored order
+            k = seen[path] = seen.get(path, -1) + 1
+            path = f"{path}/cell_{k}"
+        shapes = {r: shape_of(p) for r, p in tensors.items() if p}
+        class_name, shape_notes = infer_from_shapes(shapes)
         tensors = {r: tensors.get(r) for r in ("kernel", "recurrent_kernel", "bias") if r in tensors}
-        found = FoundCell(path, class_name or "unrecognised", None, tensors, "inferred from weight names and shapes", notes)
+        found = FoundCell(path, class_name or "unrecognised", None, tensors, "inferred from weight names and shapes",
+                          shape_notes + notes)
         if class_name is None:  # named like a recurrent layer's weights, but they do not fit one: say so
-            found.ambiguous = f"its weights fit no recurrent cell ({'; '.join(notes)})"
+            found.ambiguous = f"its weights fit no recurrent cell ({'; '.join(shape_notes)})"
         out.append(found)
     return out
 

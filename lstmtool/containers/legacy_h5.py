@@ -67,6 +67,14 @@ def attr_text(f, name):
     return None
 
 
+def names_within(spec) -> set:
+    """The names of `spec` and of every layer inside it, at any depth."""
+    out = {spec.name}
+    for sub in spec.layers:
+        out |= names_within(sub)
+    return out
+
+
 class Addressing:
     """Where a cell's weights sit in legacy HDF5: a slice of its layer's weight list.
 
@@ -74,7 +82,9 @@ class Addressing:
     position, which is how Keras itself loads them."""
 
     def sublayers(self, spec, weights):
-        return [(sub, [w for w in weights if sub.name in components(w[0])]) for sub in spec.layers]
+        """A sub-layer's weights name it, or, for a nested model, one of its own layers
+        (Keras names a model's weights after its layers, not after the model itself)."""
+        return [(sub, [w for w in weights if names_within(sub) & set(components(w[0]))]) for sub in spec.layers]
 
     def halves(self, weights):
         fw = [w for w in weights if any(c.startswith("forward") for c in components(w[0]))]
