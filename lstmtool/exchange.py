@@ -33,12 +33,32 @@ def sha256(path) -> str:
     return h.hexdigest()
 
 
+# Characters a layer name may hold that a file name must not (or that would make the
+# mapping ambiguous): written as %XX, so that every layer path has one file name and back.
+UNSAFE = set('%\\:*?"<>|') | {chr(c) for c in range(32)}
+
+
+def encode_component(name: str) -> str:
+    if name in ("", ".", ".."):
+        return "".join(f"%{ord(ch):02X}" for ch in name) or "%"
+    return "".join(f"%{ord(ch):02X}" if ch in UNSAFE else ch for ch in name)
+
+
+def decode_component(name: str) -> str:
+    from urllib.parse import unquote
+
+    return "" if name == "%" else unquote(name)
+
+
 def safe_relpath(key: str) -> str:
-    """A layer path as a relative file path; refuse names that would leave DIR."""
-    parts = key.replace("\\", "/").split("/")
-    if any(p in ("", ".", "..") for p in parts) or ":" in parts[0]:
-        raise UsageError(f"refusing to write {key!r}: the layer name would leave the output directory")
-    return os.path.join(*parts)
+    """A key (`layer/path/W_f`) as a relative file path inside DIR: `/` separates the layer
+    path's parts; anything else a file name cannot hold is %-encoded, reversibly."""
+    return os.path.join(*[encode_component(p) for p in key.split("/")])
+
+
+def key_of(relpath: str) -> str:
+    """The inverse of safe_relpath for a path relative to DIR (with `/` separators)."""
+    return "/".join(decode_component(p) for p in relpath.split("/"))
 
 
 def describe(cells, key, array, layout):
@@ -192,11 +212,11 @@ def read_source(source, layout=None):
                 full = os.path.join(root, name)
                 rel = os.path.relpath(full, source).replace(os.sep, "/")
                 if name.endswith(".npy"):
-                    arrays[rel[:-4]] = np.load(full, allow_pickle=False)
+                    arrays[key_of(rel[:-4])] = np.load(full, allow_pickle=False)
                 elif name.endswith(".npz"):
                     arrays.update(_npz(full))
                 elif name.endswith(".safetensors"):
-                    layer = rel[: -len(".safetensors")]
+                    layer = key_of(rel[: -len(".safetensors")])
                     loaded = st.load(full)
                     if layout == "torch":  # one state_dict per layer, named after it
                         arrays.update({f"{layer}/{k}": v for k, v in loaded.items()})

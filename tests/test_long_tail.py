@@ -127,3 +127,34 @@ def test_weights_only_names_inside_nested_models(tfk, tmp_path):
             assert [c.path for c in m.cells] == want
             if want[0].startswith("a/"):
                 assert any("not named in the file" in n for n in m.cells[0].notes)
+
+
+def test_backslash_and_colon_in_layer_names_round_trip(k3, tmp_path):
+    """Issue 9.3: `a\\lstm` went to DIR/a/lstm/ and could not be imported; with a nested a -> lstm
+    both wrote a/lstm/W_i.npy. `lstm:0` was refused. Names map to files one to one, and back."""
+    inner_in = k3.Input((5, 2))
+    inner = k3.Model(inner_in, k3.layers.LSTM(2, return_sequences=True, name="lstm")(inner_in), name="a")
+    x = k3.Input((5, 3))
+    h = k3.layers.LSTM(2, return_sequences=True, name="a\\lstm")(x)
+    h = k3.layers.GRU(2, return_sequences=True, name="gru:0")(inner(h))
+    model = k3.Model(x, h)
+    path = tmp_path / "odd.keras"
+    model.save(path)
+    with lstmtool.load(path) as m:
+        assert sorted(c.path for c in m.cells) == ["a/lstm", "a\\lstm", "gru:0"]
+    out = tmp_path / "e"
+    r = run_cli("export", path, "-o", out)
+    assert r.exit_code == 0, r.stderr
+    files = sorted(os.path.relpath(os.path.join(d, f), out) for d, _, fs in os.walk(out) for f in fs)
+    assert "a%5Clstm/W_i.npy" in files and "a/lstm/W_i.npy" in files and "gru%3A0/W_z.npy" in files
+    scrambled = tmp_path / "s.keras"
+    assert run_cli("set", path, "a\\lstm:W_*", "0", "-o", scrambled).exit_code == 0
+    assert run_cli("set", scrambled, "gru:0:U_*", "0", "-o", tmp_path / "s2.keras").exit_code == 0
+    restored = tmp_path / "r.keras"
+    r = run_cli("import", tmp_path / "s2.keras", out, "-o", restored)
+    assert r.exit_code == 0, r.stderr
+    with lstmtool.load(path) as a, lstmtool.load(restored) as b:
+        for ca in a.cells:
+            for part in "WUb":
+                for g in ca.gates:
+                    assert np.array_equal(getattr(ca, part)[g].numpy(), getattr(b.cell(ca.path), part)[g].numpy())
