@@ -10,7 +10,6 @@ import numpy as np
 
 from . import reference
 from .errors import ModelError, UsageError
-from .model import group_cells
 from .reader import load
 
 
@@ -41,22 +40,61 @@ def find_layer(kmodel, path):
     return layer
 
 
+def _run(cells, x, major, seq, back):
+    """One recurrent layer (a cell or stacked cells): Keras feeds a go_backwards layer the
+    reversed sequence and returns its outputs in processing order."""
+    if back:
+        x = x[:, ::-1]
+    out = reference.run_stack(cells, x, major) if len(cells) > 1 else reference.run_cell(cells[0], x, major)
+    return out if seq else out[:, -1]
+
+
 def numpy_output(layer, cells, x, major):
-    """What lstmtool's reference computes for `layer` (a Keras layer) on x."""
+    """What lstmtool's reference computes for `layer` (a Keras layer) on x: an array, or a
+    list of two for a Bidirectional with merge_mode=None."""
     cfg = layer.get_config()
     if layer.__class__.__name__ == "Bidirectional":
+        fw_cells = [c for c in cells if c.path.startswith(_prefix(cells, "forward"))]
+        bw_cells = [c for c in cells if c.path.startswith(_prefix(cells, "backward"))]
         inner = cfg["layer"]["config"]
         seq = inner.get("return_sequences", False)
-        fw = reference.run_cell(cells[0], x, major)
-        bw = reference.run_cell(cells[1], x, major, reverse=True)
+        fw = _run(fw_cells, x, major, True, False)
+        bw = _run(bw_cells, x, major, True, True)[:, ::-1]  # the backward half, aligned with time
         if not seq:
             fw, bw = fw[:, -1], bw[:, 0]
-        return reference.merge(fw, bw, cfg.get("merge_mode", "concat"))
-    seq, back = cfg.get("return_sequences", False), cfg.get("go_backwards", False)
-    out = reference.run_stack(cells, x, major) if len(cells) > 1 else reference.run_cell(cells[0], x, major, reverse=back)
-    if back and len(cells) == 1:
-        out = out[:, ::-1]  # Keras returns a go_backwards sequence in processing order
-    return out if seq else out[:, -1]
+        mode = cfg.get("merge_mode", "concat")
+        return [fw, bw] if mode is None else reference.merge(fw, bw, mode)
+    return _run(cells, x, major, cfg.get("return_sequences", False), cfg.get("go_backwards", False))
+
+
+def _prefix(cells, half):
+    path = cells[0].path
+    base = path[: path.rfind("/forward")] if "/forward" in path else path[: path.rfind("/backward")]
+    return f"{base}/{half}"
+
+
+def first_output(y):
+    """A layer with return_state=True returns [output, *states]: the output is compared."""
+    return y[0] if isinstance(y, (list, tuple)) else y
+
+
+def keras_groups(kmodel, cells) -> dict:
+    """Cells by the Keras layer that runs them, found by walking the real model: a
+    component is a Bidirectional half or a stacked cell only if the layer there is one
+    (a layer merely named `forward` or `cell_0` is a layer)."""
+    groups = {}
+    for cell in cells:
+        layer, key = kmodel, []
+        for name in cell.path.split("/"):
+            kind = type(layer).__name__
+            if kind == "Bidirectional" and name in ("forward", "backward"):
+                break
+            if kind in ("RNN",) and name.startswith("cell_"):
+                break
+            layer = layer.get_layer(name)
+            key.append(name)
+        groups.setdefault("/".join(key), []).append(cell)
+    return groups
 
 
 def compare_slices(layer, cells) -> float:
@@ -99,15 +137,18 @@ def verify_file(filename, tolerance=None, seed=0) -> dict:
             raise ModelError(f"{which} cannot load {filename}: {type(e).__name__}: {str(e).splitlines()[0]}") from None
         rng = np.random.default_rng(seed)
         rows = []
-        for path, cells in group_cells(model.cells).items():
+        for path, cells in keras_groups(kmodel, model.cells).items():
             layer = find_layer(kmodel, path)
             if cells[0].conv:
                 diff, what = compare_slices(layer, cells), "gate slices"
             else:
                 x = rng.normal(0, 1, (3, 7, cells[0].input_dim)).astype(cells[0].W[cells[0].gates[0]].dtype)
-                expected = np.asarray(layer(x))
+                y = layer(x)
                 got = numpy_output(layer, cells, x.astype(np.float64), model.keras_major)
-                diff, what = float(np.max(np.abs(got - expected))), "forward pass"
+                expected = list(y)[:2] if isinstance(got, list) else first_output(y)
+                pairs = zip(got, expected) if isinstance(got, list) else [(got, expected)]
+                diff = max(float(np.max(np.abs(g - np.asarray(e)))) for g, e in pairs)
+                what = "forward pass"
             tol = tolerance_for(cells, tolerance)
             rows.append({"path": path, "what": what, "max_abs_diff": diff, "tolerance": tol, "ok": diff <= tol})
     return {"file": filename, "keras": which, "layers": rows,

@@ -158,3 +158,28 @@ def test_backslash_and_colon_in_layer_names_round_trip(k3, tmp_path):
             for part in "WUb":
                 for g in ca.gates:
                     assert np.array_equal(getattr(ca, part)[g].numpy(), getattr(b.cell(ca.path), part)[g].numpy())
+
+
+def test_verify_on_valid_models_it_used_to_fail(k3, tmp_path):
+    """Issue 9.6: return_state, Bidirectional(RNN(StackedRNNCells)), stacked go_backwards,
+    layers named forward / cell_0 inside a nested model, merge_mode=None."""
+    from lstmtool.verify import verify_file
+
+    L = k3.layers
+    x = k3.Input((6, 3))
+    o, h, c = L.LSTM(4, return_state=True, return_sequences=True, name="stateful_out")(x)
+    bi = L.Bidirectional(L.RNN(L.StackedRNNCells([L.LSTMCell(3), L.GRUCell(2)]), return_sequences=True),
+                         name="bistack")(o)
+    back = L.RNN(L.StackedRNNCells([L.LSTMCell(2), L.LSTMCell(3)]), go_backwards=True, return_sequences=True,
+                 name="backstack")(bi)
+    inner_in = k3.Input((6, 3))
+    f = L.LSTM(3, return_sequences=True, name="forward")(inner_in)
+    inner = k3.Model(inner_in, L.GRU(3, return_sequences=True, name="cell_0")(f), name="inner")
+    pair = L.Bidirectional(L.GRU(2, return_sequences=True), merge_mode=None, name="pair")(inner(back))
+    model = k3.Model(x, [pair[0], pair[1], h])
+    path = tmp_path / "tail.keras"
+    model.save(path)
+    result = verify_file(str(path))
+    rows = {r["path"]: r for r in result["layers"]}
+    assert set(rows) == {"stateful_out", "bistack", "backstack", "inner/forward", "inner/cell_0", "pair"}
+    assert result["ok"], [(r["path"], r["max_abs_diff"]) for r in result["layers"]]
