@@ -132,31 +132,17 @@ def _raw_config(model):
 
 
 def _write(out, k3, metadata, source):
-    from .writeback import fsync_dir, temp_beside
+    from .writeback import atomic_output
 
-    tmp = temp_beside(out)
-    try:
-        with open(tmp, "w+b") as fh:
-            archive = ArchiveWriter(fh)
-            archive.add("metadata.json", json.dumps(metadata).encode())
-            archive.add("config.json", json.dumps(k3).encode())
-            window = archive.weights()
-            with h5py.File(window, "w") as f:
-                _emit(k3, "", "", TreeWriter(f, raw=(fh, window.start)), source)
-            archive.close_weights(window)
-            archive.finish()
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, out)
-        fsync_dir(out)
-    except BaseException as e:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        if isinstance(e, OSError):
-            from .errors import WriteError
-
-            raise WriteError(f"writing {out} failed ({e.strerror or e}); nothing written") from None
-        raise
+    with atomic_output(out) as fh:
+        archive = ArchiveWriter(fh)
+        archive.add("metadata.json", json.dumps(metadata).encode())
+        archive.add("config.json", json.dumps(k3).encode())
+        window = archive.weights()
+        with h5py.File(window, "w") as f:
+            _emit(k3, "", "", TreeWriter(f, raw=(fh, window.start)), source)
+        archive.close_weights(window)
+        archive.finish()
 
 
 def _numbered(dicts):

@@ -8,7 +8,6 @@ per-gate arrays); activations live in the user's code, so nothing is scaled.
 """
 from __future__ import annotations
 
-import os
 
 import h5py
 
@@ -139,26 +138,13 @@ def _plain(entry, h5, number, given=None):
 
 def write(out, layers, source):
     """Write the `.weights.h5` atomically (temp file, fsync, rename)."""
-    from .errors import WriteError
-    from .writeback import fsync_dir, temp_beside
+    from .writeback import atomic_output
 
-    tmp = temp_beside(out)
-    try:
-        with open(tmp, "w+b") as fh:
-            window = MemberWindow(fh, 0)
-            with h5py.File(window, "w") as f:
-                tree = TreeWriter(f, raw=(fh, 0))
-                tree.vars("", "model")
-                for _, emit in layers:
-                    emit(tree, source)
-            fh.truncate(window.end)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, out)
-        fsync_dir(out)
-    except BaseException as e:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        if isinstance(e, OSError):
-            raise WriteError(f"writing {out} failed ({e.strerror or e}); nothing written") from None
-        raise
+    with atomic_output(out) as fh:
+        window = MemberWindow(fh, 0)
+        with h5py.File(window, "w") as f:
+            tree = TreeWriter(f, raw=(fh, 0))
+            tree.vars("", "model")
+            for _, emit in layers:
+                emit(tree, source)
+        fh.truncate(window.end)

@@ -228,6 +228,27 @@ def apply(src, edits, out=None, backup=False, check=None):
     return out
 
 
+@contextlib.contextmanager
+def atomic_output(out):
+    """Yield an open temporary file beside `out`; when the block ends well, fsync it and
+    rename it over `out`. On any failure nothing is left behind and `out` is untouched."""
+    tmp = temp_beside(out)
+    try:
+        with open(tmp, "w+b") as fh:
+            yield fh
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, out)
+        fsync_dir(out)
+    except BaseException as e:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        if isinstance(e, OSError):
+            reason = "disk full" if e.errno in (errno.ENOSPC, errno.EFBIG, errno.EDQUOT) else (e.strerror or e)
+            raise WriteError(f"writing {out} failed ({reason}); nothing written") from None
+        raise
+
+
 def free_backup_name(src):
     """MODEL.bak, or MODEL.bak.2, .3, ... : an earlier backup is never replaced."""
     bak, k = src + ".bak", 1

@@ -19,6 +19,7 @@ from lstmtool.model import group_cells
 
 FULL = [p for p in sorted(glob.glob(os.path.join(FIXTURES, "*", "*")))
         if not p.endswith((".npz", ".weights.h5", ".wonly.h5")) and "cudnngru_weights" not in p
+        and os.sep + "damaged" + os.sep not in p
         and "windows_lstm_gru" not in p and os.path.isfile(p)]
 
 # Real-world full models: None = upgrades; a string = refused, with that reason in the message.

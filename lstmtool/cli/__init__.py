@@ -86,10 +86,8 @@ def cli(ctx, quiet, color):
 
     Shell completion (bash): eval "$(_LSTMTOOL_COMPLETE=bash_source lstmtool)"
     """
-    from .. import watchdog
     from . import textout
 
-    watchdog.ENABLED = True
     if color is None and os.environ.get("NO_COLOR"):
         color = False
     if color is False:
@@ -101,6 +99,9 @@ def cli(ctx, quiet, color):
 def main(argv=None):
     import sys
 
+    from .. import watchdog
+
+    watchdog.ENABLED = True  # a command-line process only: never inside a host program (or a test run)
     for stream in (sys.stdout, sys.stderr):  # names from damaged files: escaped, never a crash
         if hasattr(stream, "reconfigure"):
             stream.reconfigure(errors="backslashreplace")

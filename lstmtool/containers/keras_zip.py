@@ -194,50 +194,36 @@ CENTRAL_HEADER = struct.Struct("<4sHHHHHHIIIHHHHHII")
 END_RECORD = struct.Struct("<4sHHHHIIH")
 
 
-class MemberWindow(io.RawIOBase):
-    """A writable, seekable file object over a zip member's data region, for h5py:
-    the weights file is written in place inside the archive, never copied into it."""
+class MemberWindow(Window):
+    """A writable window over a zip member's data region, for h5py: the weights file is
+    written in place inside the archive, never copied into it. Its size grows as h5py writes."""
 
     def __init__(self, raw, start: int):
-        self.raw, self.start, self.pos, self.end = raw, start, 0, 0
+        super().__init__(raw, start, 0)
 
-    def readable(self):
-        return True
+    @property
+    def end(self):
+        return self.size
 
     def writable(self):
         return True
-
-    def seekable(self):
-        return True
-
-    def seek(self, offset, whence=0):
-        base = {0: 0, 1: self.pos, 2: self.end}[whence]
-        self.pos = max(0, base + offset)
-        return self.pos
-
-    def tell(self):
-        return self.pos
-
-    def readinto(self, buffer):
-        n = max(0, min(len(buffer), self.end - self.pos))
-        self.raw.seek(self.start + self.pos)
-        got = self.raw.readinto(memoryview(buffer)[:n])
-        self.pos += got
-        return got
 
     def write(self, data):
         self.raw.seek(self.start + self.pos)
         n = self.raw.write(data)
         self.pos += n
-        self.end = max(self.end, self.pos)
+        self.size = max(self.size, self.pos)
         return n
 
     def truncate(self, size=None):
-        self.end = self.pos if size is None else size
-        return self.end
+        self.size = self.pos if size is None else size
+        return self.size
 
     def flush(self):
         self.raw.flush()
+
+    def close(self):  # the archive writer owns the file
+        io.RawIOBase.close(self)
 
 
 def _dos_time(t):

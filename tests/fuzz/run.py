@@ -19,6 +19,7 @@ import resource
 import shutil
 import sys
 import tempfile
+import time
 import zipfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -151,8 +152,21 @@ def isolated(fn, *args):
             fh.write(out)
         os._exit(0)
     os.close(write)
+    import select
+
+    chunks, deadline = [], time.monotonic() + 30 * WATCHDOG_SECONDS
     with os.fdopen(read, "rb") as fh:
-        data = fh.read()  # EOF when the child exits, or is killed
+        while True:  # EOF when the child exits or is killed; a child that hangs past every deadline is killed
+            ready, _, _ = select.select([fh], [], [], max(0.0, deadline - time.monotonic()))
+            if not ready:
+                os.kill(pid, 9)
+                os.waitpid(pid, 0)
+                return [("any", "hang: no answer within the harness deadline")], 0
+            block = fh.read1(1 << 16)
+            if not block:
+                break
+            chunks.append(block)
+    data = b"".join(chunks)
     _, status = os.waitpid(pid, 0)
     if os.WIFSIGNALED(status) and os.WTERMSIG(status) == 9:
         return [], 1  # the CLI's metadata watchdog ended an endless HDF5 read: a one-line error, exit 137
@@ -166,8 +180,11 @@ def campaign(count, seed, verbose=False):
 
     from lstmtool.cli import cli
 
+    from lstmtool import watchdog
+
     resource.setrlimit(resource.RLIMIT_AS, (ADDRESS_SPACE, ADDRESS_SPACE))
     os.environ["LSTMTOOL_LOAD_TIMEOUT"] = str(WATCHDOG_SECONDS)
+    watchdog.ENABLED = True  # also for the harness's own reads of each mutant
     runner = CliRunner()
     results = collections.Counter()
     failures = []
