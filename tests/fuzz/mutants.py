@@ -188,7 +188,9 @@ def _config_of(src):
 # --- zip level ------------------------------------------------------------------------------
 
 
-def _zip_member(src, dst, name, change):
+def _zip_member(src, dst, name, change, write=None):
+    """Copy archive `src` to `dst` with member `name` changed (`change(data)`: new bytes, or
+    None to drop it) or written by `write(archive, data)`."""
     with open(src, "rb") as fh:
         if fh.read(4) != b"PK\x03\x04":
             shutil.copy(src, dst)
@@ -197,6 +199,9 @@ def _zip_member(src, dst, name, change):
         members = [(i, zf.read(i)) for i in zf.infolist()]
     with zipfile.ZipFile(dst, "w") as out:
         for info, data in members:
+            if info.filename == name and write is not None:
+                write(out, data)
+                continue
             if info.filename == name:
                 data = change(data)
                 if isinstance(data, str):
@@ -207,25 +212,18 @@ def _zip_member(src, dst, name, change):
 
 
 def zip_bomb_config(src, dst, rng):
+    """config.json or metadata.json padded with 400 MB of spaces, deflated to ~400 KB;
+    streamed into the archive, never held in memory."""
+    def bomb(out, data):
+        zinfo = zipfile.ZipInfo(member)
+        zinfo.compress_type = zipfile.ZIP_DEFLATED
+        with out.open(zinfo, "w") as w:
+            block = b" " * (1 << 20)
+            for _ in range(400):
+                w.write(block)
+            w.write(data)
     member = rng.choice(["config.json", "metadata.json"])
-    with open(src, "rb") as fh:
-        if fh.read(4) != b"PK\x03\x04":
-            shutil.copy(src, dst)
-            return
-    with zipfile.ZipFile(src) as zf:
-        members = [(i, zf.read(i)) for i in zf.infolist()]
-    with zipfile.ZipFile(dst, "w") as out:
-        for info, data in members:
-            if info.filename == member:  # 400 MB of spaces, deflated to ~400 KB; streamed, never in memory
-                zinfo = zipfile.ZipInfo(member)
-                zinfo.compress_type = zipfile.ZIP_DEFLATED
-                with out.open(zinfo, "w") as w:
-                    block = b" " * (1 << 20)
-                    for _ in range(400):
-                        w.write(block)
-                    w.write(data)
-            else:
-                out.writestr(info, data)
+    _zip_member(src, dst, member, None, write=bomb)
 
 
 def drop_member(src, dst, rng):
