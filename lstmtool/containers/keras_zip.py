@@ -50,13 +50,14 @@ def check_consistent(zf: zipfile.ZipFile, fileobj, filename) -> None:
         if info.compress_type == zipfile.ZIP_STORED and info.file_size != info.compress_size:
             raise ModelError(f"{filename}: stored member {info.filename!r} declares {info.file_size} bytes "
                              f"but occupies {info.compress_size}: damaged archive")
+        start = member_data_offset(fileobj, info)  # checks the local header is there
         fileobj.seek(info.header_offset + 26)
         name_len = struct.unpack("<H", fileobj.read(2))[0]
         fileobj.seek(info.header_offset + 30)
         if fileobj.read(name_len).decode("utf-8", "replace") != info.filename:
             raise ModelError(f"{filename}: the local header of {info.filename!r} names another member: "
                              "damaged archive")
-        end = member_data_offset(fileobj, info) + info.compress_size
+        end = start + info.compress_size
         following = min([s for s in starts if s > info.header_offset] or [size])
         if end > min(size, following):
             raise ModelError(f"{filename}: archive member {info.filename!r} is shorter than its header "
@@ -85,7 +86,7 @@ def member_data_offset(fileobj, info: zipfile.ZipInfo) -> int:
     differ from the central directory's)."""
     fileobj.seek(info.header_offset)
     header = fileobj.read(30)
-    if header[:4] != ZIP_MAGIC:
+    if len(header) < 30 or header[:4] != ZIP_MAGIC:
         raise ModelError(f"archive member {info.filename!r} has a damaged local header")
     name_len, extra_len = struct.unpack("<HH", header[26:30])
     return info.header_offset + 30 + name_len + extra_len
@@ -129,7 +130,7 @@ class KerasArchive:
     def __init__(self, filename: str):
         try:
             self.zf = zipfile.ZipFile(filename)
-        except (zipfile.BadZipFile, OSError) as e:
+        except (zipfile.BadZipFile, OSError, ValueError, struct.error, OverflowError, EOFError) as e:
             raise ModelError(f"{filename}: not a readable zip archive ({e})") from None
         check_member_names(self.zf)
         names = self.zf.namelist()
@@ -138,7 +139,12 @@ class KerasArchive:
         self.info = self.zf.getinfo(WEIGHTS_MEMBER)
         self.filename, self.crc_checked = filename, False
         with open(filename, "rb") as fh:
-            check_consistent(self.zf, fh, filename)
+            try:
+                check_consistent(self.zf, fh, filename)
+            except (struct.error, ValueError, OverflowError) as e:
+                if isinstance(e, ModelError):
+                    raise
+                raise ModelError(f"{filename}: damaged zip headers ({e})") from None
         self.config_text = self._member_text("config.json")
         meta = self._member_text("metadata.json")
         try:
