@@ -5,6 +5,7 @@ No TensorFlow or Keras is imported here.
 """
 from __future__ import annotations
 
+import json
 import os
 import re
 from dataclasses import dataclass
@@ -235,6 +236,8 @@ def _parse(config_text, filename):
         return parse_config_text(text(config_text))
     except RecursionError:
         raise ModelError(f"{filename}: model config is nested too deeply") from None
+    except json.JSONDecodeError as e:
+        raise ModelError(f"{filename}: model config is not valid JSON ({first_line(e)})") from None
     except (ValueError, TypeError, AttributeError, KeyError, IndexError) as e:
         raise ModelError(f"{filename}: model config is malformed ({first_line(e)})") from None
 
