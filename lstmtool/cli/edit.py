@@ -94,9 +94,7 @@ def finish(plans, outs, dry_run, backup, verify_after, as_json):
         if not dry_run:
             check_writable(plan, out)  # before the table, which would read as done
         if not as_json:
-            from . import render
-
-            render.plan(plan, dry_run)
+            textout.plan(plan, dry_run)
         if not dry_run:
             write(plan, out=out, backup=backup, verify=verify_after)
             if not as_json:

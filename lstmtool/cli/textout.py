@@ -151,3 +151,15 @@ def explain(data: dict):
     out += [f"  {name} = {path}" for name, path in data["datasets"].items()]
     out += [f"  note: {note}" for note in data["notes"]]
     echo_lines(out)
+
+
+def plan(p, dry_run=False):
+    """The before -> after table of an edit plan."""
+    def stats(s):
+        return f"{s['mean']:.4g} [{s['min']:.4g}, {s['max']:.4g}]"
+
+    rows = [(c.cell, c.target, stats(c.before), "->", stats(c.after)) for c in p.changes]
+    rows += [(path, "skipped", reason, "", "") for path, reason in p.skipped]
+    lines = [f"{p.model}" + ("  (dry run: nothing written)" if dry_run else "")]
+    lines += columns(rows, ("cell", "target", "before mean [min, max]", "", "after mean [min, max]"))
+    echo_lines(lines)
