@@ -310,3 +310,12 @@ def test_torch_and_onnx_refuse_what_one_module_cannot_hold(keras3, tmp_path):
         r = run_cli("export", path, "-o", tmp_path / f"{layer}{layout}", "--layout", layout, "--layer", layer)
         assert r.exit_code == 2 and words in r.stderr, (layer, layout, r.stderr)
         assert "internal error" not in r.stderr
+
+
+def test_show_at_80_columns_elides_whole_values_never_cuts_them():
+    path = os.path.join(TFK, "bidir.h5")
+    out = invoke("show", path, "bilstm/forward", "--gate", "f", "--part", "U", env={"COLUMNS": "80"}).stdout
+    assert not re.search(r"\d…", out)
+    with lstmtool.load(path) as m:
+        first = m.cell("bilstm/forward").U["f"].numpy()[0, 0]
+    assert f"{first:.4g}" in out

@@ -2,18 +2,17 @@
 rich, whose import alone costs a tenth of an edit.) Nothing here reads a file."""
 from __future__ import annotations
 
-import sys
 
 import numpy as np
 from rich.console import Console
 from rich.table import Table
 
-from .textout import fmt_shape
+from .textout import fmt_shape, width
 
 # Piped output keeps whole lines (wide tables) instead of wrapping at 80 columns.
 # Soft wrap: a line longer than the terminal is left to the terminal, never cut
 # inside a path or a word (titles carry file paths of any length).
-console = Console(highlight=False, width=None if sys.stdout.isatty() else 200, soft_wrap=True)
+console = Console(highlight=False, width=width() or 200, soft_wrap=True)
 
 
 def matrix(title: str, array: np.ndarray, edge=6, precision=4):
@@ -23,13 +22,16 @@ def matrix(title: str, array: np.ndarray, edge=6, precision=4):
     if a.ndim > 2:
         title += f"  [shown as {a.shape[:-1]} flattened to rows x {a.shape[-1]}]"
         a = a.reshape(-1, a.shape[-1])
+    cell = precision + 8  # "-1.234e-05" at this precision, plus the gap between columns
+    if console.width:  # as many columns as fit: a value is elided whole, never cut
+        edge = max(1, min(edge, (console.width - 8) // (2 * cell)))
     rows = _elide(a.shape[0], edge)
     cols = _elide(a.shape[1], edge)
     console.print(f"{title} {fmt_shape(array.shape)} {array.dtype}", markup=False)
     t = Table(box=None)
-    t.add_column("")
+    t.add_column("", no_wrap=True)
     for j in cols:
-        t.add_column("…" if j is None else str(j), justify="right")
+        t.add_column("…" if j is None else str(j), justify="right", no_wrap=True, min_width=1 if j is None else None)
     for i in rows:
         if i is None:
             t.add_row("…", *["…" for _ in cols])
