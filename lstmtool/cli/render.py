@@ -42,3 +42,12 @@ def matrix(title: str, array: np.ndarray, edge=6, precision=4):
 
 def _elide(n, edge):
     return list(range(n)) if n <= 2 * edge else list(range(edge)) + [None] + list(range(n - edge, n))
+
+
+def csv_rows(array: np.ndarray):
+    """Every value at full precision (shortest repr that round-trips), rows of the last axis."""
+    a = np.atleast_2d(array)
+    a = a.reshape(-1, a.shape[-1])
+    for row in a:
+        yield ",".join(repr(float(v)) if a.dtype.kind == "f" and a.dtype.itemsize == 8
+                       else np.format_float_positional(v, unique=True, trim="-") for v in row)
