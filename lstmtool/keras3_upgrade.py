@@ -172,9 +172,9 @@ def _emit(d, tree_path, lpath, tree: TreeWriter, source):
         _emit(cfg["layer"], here("layer"), lpath, tree, source)
     elif cls in RECURRENT:
         tree.vars(tree_path, name)
-        tree.vars(here("cell"), f"{snake_case(cls)}_cell", source.cell_arrays(lpath, cfg))
+        tree.vars(here("cell"), f"{snake_case(cls)}_cell", source.cell_arrays(lpath))
     elif cls in CELLS:
-        tree.vars(tree_path, name, source.cell_arrays(lpath, cfg))
+        tree.vars(tree_path, name, source.cell_arrays(lpath))
     elif cls == "RNN":
         tree.vars(tree_path, name)
         cell = cfg["cell"]
@@ -197,7 +197,7 @@ class _WeightSource:
         self.model = model
         self.cells = {c.path: c for c in model.cells}
         self.classes = {s.path: s.class_from for s in steps}
-        self.keras_major = model.keras_major or 2
+        self.scaled = {s.path for s in steps if s.scaled}  # translate decides; the weights follow
         store = model.store
         self.h5 = store.h5
         # Plain datasets are copied by the kernel from this descriptor (the source file);
@@ -210,12 +210,11 @@ class _WeightSource:
         else:
             self.tree = Tree(self.h5)
 
-    def cell_arrays(self, lpath, cfg) -> list:
+    def cell_arrays(self, lpath) -> list:
         cell = self.cells.get(lpath)
         if cell is None:
             raise ModelError(f"{lpath}: the file's weights for this recurrent layer were not found")
-        scale = self.keras_major < 3 and cfg.get("recurrent_activation") == "hard_sigmoid" and cell.family in RECURRENT_GATES
-        scaled = RECURRENT_GATES.get(cell.family, ()) if scale else ()
+        scaled = RECURRENT_GATES.get(cell.family, ()) if lpath in self.scaled else ()
         if cell.layout == "keras" and not scaled:  # already Keras 3's fused tensors: copy them as stored
             roles = ("kernel", "recurrent_kernel", "bias") if cell.b else ("kernel", "recurrent_kernel")
             return [self._stored(cell.tensors[r].path) for r in roles]

@@ -69,7 +69,7 @@ def _recurrent(name, cells, number, given=None):
             tree.vars(f"layers/{key}", name)
             if wrapper == "TimeDistributed":
                 tree.vars(f"layers/{key}/layer", name)
-            tree.vars(cell_path, f"{snake_case(cls)}_cell", source.cell_arrays(name, {}))
+            tree.vars(cell_path, f"{snake_case(cls)}_cell", source.cell_arrays(name))
         shown = f"{wrapper}({cls})" if wrapper else cls
         return Step(name, cells[0].class_name, shown, ["class inferred from tensor shapes"]
                     + ([] if wrapper else [AMBIGUOUS])), emit
@@ -97,7 +97,7 @@ def _rnn(tree, path, name, cells, lpath, source):
     tree.vars(path, name)
     if len(cells) == 1 and cells[0].path == lpath:
         cls = CELL_CLASS.get(cells[0].class_name, cells[0].class_name)
-        tree.vars(f"{path}/cell", f"{snake_case(cls)}_cell", source.cell_arrays(lpath, {}))
+        tree.vars(f"{path}/cell", f"{snake_case(cls)}_cell", source.cell_arrays(lpath))
         return
     tree.vars(f"{path}/cell", "stacked_rnn_cells")
     used = {}
@@ -106,7 +106,7 @@ def _rnn(tree, path, name, cells, lpath, source):
         key = snake_case(cls)
         used[key] = used.get(key, -1) + 1
         key = f"{key}_{used[key]}" if used[key] else key
-        tree.vars(f"{path}/cell/cells/{key}", key, source.cell_arrays(cell.path, {}))
+        tree.vars(f"{path}/cell/cells/{key}", key, source.cell_arrays(cell.path))
 
 
 def _plain(entry, h5, number, given=None):
