@@ -78,21 +78,17 @@ class Store:
             self.archive.close()
 
 
-TF_NOT_YET = ("lstmtool does not read TensorFlow SavedModels or TF-format checkpoints yet; "
-             "with tf-keras: load_model(...) then save('model.h5'), and lstmtool reads that")
-
-
 def sniff(filename: str) -> str:
+    from .containers.tf_checkpoint import locate
+
+    if locate(filename) is not None:
+        return "tf"
     if not os.path.exists(filename):
         if os.path.exists(filename + ".index"):
-            raise ModelError(f"{filename}: a TensorFlow checkpoint prefix; {TF_NOT_YET}")
+            raise ModelError(f"{filename}: {filename}.index is not a TensorFlow checkpoint index (damaged?)")
         raise UsageError(f"{filename}: no such file")
     if os.path.isdir(filename):
-        if os.path.exists(os.path.join(filename, "saved_model.pb")):
-            raise ModelError(f"{filename}: a TensorFlow SavedModel directory; {TF_NOT_YET}")
-        if os.path.exists(os.path.join(filename, "checkpoint")):
-            raise ModelError(f"{filename}: a directory of TensorFlow checkpoints; {TF_NOT_YET}")
-        raise UsageError(f"{filename}: is a directory, not a model file")
+        raise UsageError(f"{filename}: is a directory, not a model file (nor a SavedModel or checkpoint directory)")
     try:
         with open(filename, "rb") as fh:
             head = fh.read(8)
@@ -105,7 +101,7 @@ def sniff(filename: str) -> str:
     if not head:
         raise ModelError(f"{filename}: empty file, not a Keras model")
     if filename.endswith(".index") or os.path.basename(filename) == "checkpoint":
-        raise ModelError(f"{filename}: part of a TensorFlow checkpoint; {TF_NOT_YET}")
+        raise ModelError(f"{filename}: not a TensorFlow checkpoint index or state file (damaged or truncated?)")
     raise ModelError(f"{filename}: not a Keras model (neither HDF5 nor a .keras zip archive)")
 
 
@@ -129,6 +125,10 @@ def load(filename: str) -> Model:
     """Open a Keras model or weights file. Use the result as a context manager."""
     filename = os.fspath(filename)
     kind = sniff(filename)
+    if kind == "tf":
+        from .containers import tf_checkpoint
+
+        return tf_checkpoint.read_model(filename, tf_checkpoint.locate(filename))
     archive = None
     if kind == "zip":
         from .containers.keras_zip import KerasArchive  # zipfile only when needed

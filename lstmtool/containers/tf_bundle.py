@@ -1,0 +1,403 @@
+"""TensorFlow tensor bundles (TF-format checkpoints, SavedModel `variables/`): reader and writer.
+
+On disk, a bundle is `PREFIX.index`, an immutable sorted string table (LevelDB's format)
+mapping tensor names to BundleEntryProto values, and `PREFIX.data-SSSSS-of-NNNNN`
+shards of raw little-endian tensor bytes. Facts and their TensorFlow sources:
+../shared/reference/tf-checkpoints.md, and docs/formats.md.
+
+Every tensor's CRC32C is checked the first time it is read (a corrupted tensor is an
+error naming it, never silent data); after that, slices read only their own bytes
+through a read-only memory map.
+"""
+from __future__ import annotations
+
+import mmap
+import os
+import struct
+from dataclasses import dataclass
+from typing import Optional
+
+import google_crc32c
+import numpy as np
+
+from . import protowire as pw
+
+TABLE_MAGIC = 0xDB4775248B80FB57
+FOOTER_SIZE = 48
+TRAILER_SIZE = 5  # compression type byte + masked crc32c
+BLOCK_SIZE = 256 << 10  # what TensorFlow's table options use; any size reads back the same
+RESTART_INTERVAL = 16
+
+# tensorflow/core/framework/types.proto: the DataType numbers a checkpoint can hold
+DTYPES = {1: "<f4", 2: "<f8", 3: "<i4", 4: "u1", 5: "<i2", 6: "i1", 9: "<i8", 10: "?", 17: "<u2",
+          19: "<f2", 22: "<u4", 23: "<u8"}
+DT_STRING, DT_BFLOAT16 = 7, 14
+DTYPE_NAMES = {7: "string", 14: "bfloat16"}
+
+
+class BundleError(ValueError):
+    """What is wrong with a bundle; the reader prefixes the file name."""
+
+
+def crc32c(data, crc: int = 0) -> int:
+    return google_crc32c.extend(crc, bytes(data))
+
+
+def mask(crc: int) -> int:
+    return (((crc >> 15) | (crc << 17)) + 0xA282EAD8) & 0xFFFFFFFF
+
+
+def shard_name(prefix: str, shard: int, num_shards: int) -> str:
+    return f"{prefix}.data-{shard:05d}-of-{num_shards:05d}"
+
+
+@dataclass
+class Entry:
+    """One tensor's BundleEntryProto, and where its value sits in the .index file."""
+
+    key: str
+    dtype_code: int
+    shape: tuple
+    shard: int
+    offset: int
+    size: int
+    crc: int  # masked crc32c of the tensor's bytes, as stored
+    sliced: bool
+    raw: bytes  # the serialized BundleEntryProto
+    crc_at: Optional[int]  # absolute position of the 4 crc bytes in the .index file
+    slices: tuple = ()  # serialized TensorSliceProtos of a partitioned tensor
+
+    @property
+    def dtype(self) -> str:
+        return DTYPES.get(self.dtype_code) or DTYPE_NAMES.get(self.dtype_code, f"dtype#{self.dtype_code}")
+
+    @property
+    def numeric(self) -> bool:
+        return self.dtype_code in DTYPES
+
+
+# ---------------------------------------------------------------- sorted string table
+
+def _handle(buf, pos):
+    offset, pos = pw.read_varint(buf, pos)
+    size, pos = pw.read_varint(buf, pos)
+    return (offset, size), pos
+
+
+def _block(data: bytes, handle, what: str):
+    """The bytes of one block, its CRC checked; refuses compression."""
+    offset, size = handle
+    if offset + size + TRAILER_SIZE > len(data):
+        raise BundleError(f"{what} runs past the end of the .index file")
+    kind = data[offset + size]
+    stored = struct.unpack_from("<I", data, offset + size + 1)[0]
+    if mask(crc32c(data[offset:offset + size + 1])) != stored:
+        raise BundleError(f"{what} fails its CRC32C check (damaged .index)")
+    if kind != 0:
+        raise BundleError(f"{what} is {'snappy-' if kind == 1 else ''}compressed; TensorFlow writes "
+                          "bundles uncompressed and lstmtool reads only those")
+    return offset
+
+
+def _entries(data: bytes, offset: int, size: int):
+    """Yield (key, value, absolute value position) of a block's entries."""
+    if size < 4:
+        raise BundleError("block too small")
+    num_restarts = struct.unpack_from("<I", data, offset + size - 4)[0]
+    end = offset + size - 4 - 4 * num_restarts
+    if end < offset:
+        raise BundleError("block restart array larger than the block")
+    pos, key = offset, b""
+    while pos < end:
+        shared, pos = pw.read_varint(data, pos)
+        unshared, pos = pw.read_varint(data, pos)
+        vlen, pos = pw.read_varint(data, pos)
+        if shared > len(key) or pos + unshared + vlen > end:
+            raise BundleError("block entry runs past its block")
+        key = key[:shared] + data[pos:pos + unshared]
+        pos += unshared
+        yield key, data[pos:pos + vlen], pos
+        pos += vlen
+
+
+def read_table(data: bytes):
+    """[(key, value, value position)] of a whole table, in key order, every block checked.
+
+    Also returns the data block handles (for rewriting their CRCs after a patch)."""
+    if len(data) < FOOTER_SIZE:
+        raise BundleError("too short to be a checkpoint .index (truncated?)")
+    footer = data[-FOOTER_SIZE:]
+    if struct.unpack_from("<Q", footer, 40)[0] != TABLE_MAGIC:
+        raise BundleError("not a TensorFlow checkpoint index (bad table magic; truncated?)")
+    _meta, pos = _handle(footer, 0)
+    index_handle, _ = _handle(footer, pos)
+    _block(data, index_handle, "index block")
+    rows, handles = [], []
+    for _, value, _ in _entries(data, *index_handle):
+        handle, _ = _handle(value, 0)
+        _block(data, handle, f"data block at {handle[0]}")
+        handles.append(handle)
+        rows.extend(_entries(data, *handle))
+    keys = [k for k, _, _ in rows]
+    if any(a >= b for a, b in zip(keys, keys[1:])):
+        raise BundleError("keys are not in sorted order (damaged .index)")
+    return rows, handles
+
+
+class _BlockBuilder:
+    def __init__(self, interval):
+        self.interval, self.buf, self.restarts, self.count, self.last = interval, bytearray(), [0], 0, b""
+
+    def add(self, key: bytes, value: bytes):
+        shared = 0
+        if self.count < self.interval:
+            while shared < min(len(key), len(self.last)) and key[shared] == self.last[shared]:
+                shared += 1
+        else:
+            self.restarts.append(len(self.buf))
+            self.count = 0
+        self.buf += pw.varint(shared) + pw.varint(len(key) - shared) + pw.varint(len(value))
+        self.buf += key[shared:] + value
+        self.last, self.count = key, self.count + 1
+
+    def finish(self) -> bytes:
+        return bytes(self.buf) + b"".join(struct.pack("<I", r) for r in self.restarts) + \
+            struct.pack("<I", len(self.restarts))
+
+
+def write_table(rows) -> bytes:
+    """A table TensorFlow reads, from [(key, value)] in key order, uncompressed."""
+    out, index = bytearray(), _BlockBuilder(1)
+
+    def flush(block):
+        body = block.finish() + b"\x00"
+        handle = pw.varint(len(out)) + pw.varint(len(body) - 1)
+        out.extend(body + struct.pack("<I", mask(crc32c(body))))
+        return handle
+
+    block = _BlockBuilder(RESTART_INTERVAL)
+    for key, value in rows:
+        block.add(key, value)
+        if len(block.buf) >= BLOCK_SIZE:
+            index.add(block.last, flush(block))
+            block = _BlockBuilder(RESTART_INTERVAL)
+    if block.count or not rows:
+        index.add(block.last, flush(block))
+    meta = flush(_BlockBuilder(RESTART_INTERVAL))
+    index_handle = flush(index)
+    footer = (meta + index_handle).ljust(40, b"\x00") + struct.pack("<Q", TABLE_MAGIC)
+    return bytes(out + footer)
+
+
+# ---------------------------------------------------------------- entries
+
+def parse_entry(key: str, raw: bytes, value_pos: int) -> Entry:
+    msg, crc_at, pos = {}, None, 0
+    for number, wire, value in pw.fields(raw):
+        msg.setdefault(number, []).append(value)
+    # where field 6 (fixed32 crc) sits: its tag byte is 0x35, then 4 bytes
+    buf = memoryview(raw)
+    while pos < len(buf):
+        start = pos
+        tag, pos = pw.read_varint(buf, pos)
+        wire = tag & 7
+        if wire == pw.VARINT:
+            _, pos = pw.read_varint(buf, pos)
+        elif wire == pw.FIXED32:
+            if tag >> 3 == 6:
+                crc_at = value_pos + start + 1
+            pos += 4
+        elif wire == pw.FIXED64:
+            pos += 8
+        else:
+            n, pos = pw.read_varint(buf, pos)
+            pos += n
+    dims = [pw.first(pw.message(d), 1, 0) for d in pw.message(pw.first(msg, 2, b"")).get(2, [])]
+    if any(d < 0 or d > (1 << 40) for d in dims):
+        raise BundleError(f"tensor {key!r} has an impossible shape {dims}")
+    return Entry(key, pw.first(msg, 1, 0), tuple(dims), pw.first(msg, 3, 0), pw.first(msg, 4, 0),
+                 pw.first(msg, 5, 0), pw.first(msg, 6, 0), bool(msg.get(7)), raw, crc_at, tuple(msg.get(7, ())))
+
+
+def with_fields(raw: bytes, **values) -> bytes:
+    """The entry `raw` with fields offset (4) and/or crc (6) replaced, other fields as they were."""
+    numbers = {"offset": 4, "crc": 6}
+    new = {numbers[k]: v for k, v in values.items()}
+    items = [(n, w, v) for n, w, v in pw.fields(raw) if n not in new]
+    items += [(n, pw.FIXED32 if n == 6 else pw.VARINT, v) for n, v in new.items()]
+    out = b""
+    for n, w, v in sorted(items, key=lambda t: t[0]):
+        out += (pw.field_fixed32(n, v) if w == pw.FIXED32 else pw.field_varint(n, v) if w == pw.VARINT
+                else pw.field_bytes(n, v))
+    return out
+
+
+# ---------------------------------------------------------------- partitioned tensors
+
+def _signed_increasing(n: int) -> bytes:
+    """OrderedCode's WriteSignedNumIncreasing (tensorflow/core/lib/strings/ordered_code.cc)."""
+    x = ~n if n < 0 else n
+    length = min(x.bit_length() // 7 + 1, 10)
+    body = (n & ((1 << (8 * length)) - 1)).to_bytes(length, "big")
+    header = ((0xFF << (8 - length)) & 0xFF) if length <= 8 else 0xFF
+    out = bytearray(body)
+    out[0] ^= header
+    if length > 8:
+        out[1] ^= (0xFF << (16 - length)) & 0xFF
+    return bytes(out)
+
+
+def slice_key(name: str, extents) -> bytes:
+    """The key of one slice of a partitioned tensor (EncodeTensorNameSlice): `extents` is
+    [(start, length or -1 for the whole axis)]."""
+    escaped = name.encode("utf-8").replace(b"\xff", b"\xff\x00").replace(b"\x00", b"\x00\xff")
+    ndims = len(extents).to_bytes(max(1, (len(extents).bit_length() + 7) // 8), "big")
+    out = b"\x00" + escaped + b"\x00\x01" + (bytes([len(ndims)]) + ndims if extents else b"\x00")
+    return out + b"".join(_signed_increasing(s) + _signed_increasing(n) for s, n in extents)
+
+
+def slice_extents(raw_slices, shape) -> list:
+    """[(start, length)] per axis of each TensorSliceProto {1: extent {1: start, 2: length}}."""
+    out = []
+    for raw in raw_slices:
+        extents = []
+        for axis, ext in enumerate(pw.message(raw).get(1, [])):
+            m = pw.message(ext)
+            extents.append((pw.first(m, 1, 0), pw.first(m, 2, -1) if 2 in m else -1))
+        extents += [(0, -1)] * (len(shape) - len(extents))
+        out.append(extents)
+    return out
+
+
+# ---------------------------------------------------------------- the bundle
+
+class Bundle:
+    """An open bundle: its entries (by key, in file order) and lazily mapped shards."""
+
+    def __init__(self, prefix: str):
+        self.prefix = prefix
+        self.index_path = prefix + ".index"
+        with open(self.index_path, "rb") as fh:
+            self.index_bytes = fh.read()
+        rows, self.block_handles = read_table(self.index_bytes)
+        if not rows or rows[0][0] != b"":
+            raise BundleError("no bundle header (first key is not empty)")
+        header = pw.message(rows[0][1])
+        self.num_shards = pw.first(header, 1, 1)
+        if pw.first(header, 2, 0) != 0:
+            raise BundleError("big-endian bundle; lstmtool reads little-endian bundles only")
+        if not 1 <= self.num_shards <= 100000:
+            raise BundleError(f"header declares {self.num_shards} data shards")
+        self.entries, self.slice_entries = {}, {}
+        for key, value, pos in rows[1:]:
+            if key.startswith(b"\x00"):  # one slice of a partitioned tensor
+                self.slice_entries[key] = parse_entry(repr(key), value, pos)
+                continue
+            try:
+                name = key.decode("utf-8")
+            except UnicodeDecodeError:
+                raise BundleError("a tensor name is not UTF-8") from None
+            self.entries[name] = parse_entry(name, value, pos)
+        self._maps, self._verified = {}, set()
+        for e in self.entries.values():
+            self._check_fits(e)
+
+    def shard_path(self, shard: int) -> str:
+        return shard_name(self.prefix, shard, self.num_shards)
+
+    def _check_fits(self, e: Entry):
+        if e.sliced:
+            for extents in slice_extents(e.slices, e.shape):
+                if slice_key(e.key, extents) not in self.slice_entries:
+                    raise BundleError(f"partitioned tensor {e.key!r} lacks its slice {extents}")
+            return
+        if e.shard >= self.num_shards:
+            raise BundleError(f"tensor {e.key!r} names data shard {e.shard} of {self.num_shards}")
+        if e.numeric:
+            want = int(np.prod(e.shape, dtype=np.int64)) * np.dtype(DTYPES[e.dtype_code]).itemsize
+            if want != e.size:
+                raise BundleError(f"tensor {e.key!r}: shape {e.shape} needs {want} bytes, entry says {e.size}")
+
+    def _map(self, shard: int):
+        if shard not in self._maps:
+            path = self.shard_path(shard)
+            try:
+                with open(path, "rb") as fh:
+                    size = os.fstat(fh.fileno()).st_size
+                    self._maps[shard] = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) if size else b""
+            except FileNotFoundError:
+                raise BundleError(f"data shard {os.path.basename(path)} is missing") from None
+        return self._maps[shard]
+
+    def raw_bytes(self, e: Entry, checked=True):
+        """The tensor's bytes, CRC32C checked (once per tensor per open bundle)."""
+        data = self._map(e.shard)
+        if e.offset + e.size > len(data):
+            raise BundleError(f"tensor {e.key!r} runs past the end of {os.path.basename(self.shard_path(e.shard))} "
+                              "(truncated shard?)")
+        view = memoryview(data)[e.offset:e.offset + e.size]
+        if checked and e.key not in self._verified:
+            self._check_crc(e, mask(crc32c(view)))
+        return view
+
+    def _check_crc(self, e: Entry, crc: int):
+        if crc != e.crc:
+            raise BundleError(f"tensor {e.key!r} fails its CRC32C check (damaged data shard)")
+        self._verified.add(e.key)
+
+    def array(self, key: str, index=None) -> np.ndarray:
+        """A numeric tensor (or `tensor[index]`), as a fresh array."""
+        e = self.entries[key]
+        if not e.numeric:
+            raise BundleError(f"tensor {key!r} holds {e.dtype} values")
+        if e.sliced:
+            arr = self._assemble(e)
+        else:
+            arr = np.frombuffer(self.raw_bytes(e), dtype=DTYPES[e.dtype_code]).reshape(e.shape)
+        return np.array(arr if index is None else arr[index])
+
+    def _assemble(self, e: Entry) -> np.ndarray:
+        """A partitioned tensor from its slices (each one CRC-checked)."""
+        out = np.zeros(e.shape, dtype=DTYPES[e.dtype_code])
+        for extents in slice_extents(e.slices, e.shape):
+            part = self.slice_entries[slice_key(e.key, extents)]
+            index = tuple(slice(s, s + n if n >= 0 else None) for s, n in extents)
+            if part.shape != out[index].shape or part.dtype_code != e.dtype_code:
+                raise BundleError(f"partitioned tensor {e.key!r}: a slice does not fit {extents}")
+            self._check_fits(part)
+            out[index] = np.frombuffer(self.raw_bytes(part), dtype=DTYPES[e.dtype_code]).reshape(part.shape)
+        return out
+
+    def strings(self, key: str) -> list:
+        """A string tensor: varint lengths, a masked crc of the lengths, then the bytes.
+
+        Its checksum runs over each length as a little-endian uint32 (not the varint),
+        the 4 length-checksum bytes, then the strings (tensor_bundle.cc)."""
+        e = self.entries[key]
+        if e.dtype_code != DT_STRING or e.sliced:
+            raise BundleError(f"tensor {key!r} is not a string tensor")
+        buf = bytes(self.raw_bytes(e, checked=False))
+        n = int(np.prod(e.shape, dtype=np.int64))
+        lengths, pos = [], 0
+        for _ in range(n):
+            length, pos = pw.read_varint(buf, pos)
+            lengths.append(length)
+        if sum(lengths) + pos + (4 if n else 0) != len(buf):
+            raise BundleError(f"string tensor {key!r} does not add up to its size")
+        crc = crc32c(b"".join(struct.pack("<I", n & 0xFFFFFFFF) for n in lengths)) if n else 0
+        if n:
+            crc = crc32c(buf[pos:pos + 4], crc)
+            pos += 4
+        out = []
+        for length in lengths:
+            out.append(buf[pos:pos + length])
+            crc = crc32c(out[-1], crc) if length else crc
+            pos += length
+        self._check_crc(e, mask(crc))
+        return out
+
+    def close(self):
+        for m in self._maps.values():
+            if isinstance(m, mmap.mmap):
+                m.close()
+        self._maps = {}

@@ -1,0 +1,217 @@
+"""TF SavedModel directories and TF-format checkpoints as lstmtool models.
+
+Paths a user types: a SavedModel directory, a checkpoint prefix (`training_1/cp.ckpt`),
+its `.index` or `.data-*` file, the `checkpoint` file, or a directory holding one (the
+checkpoint it names is used). Each is recognised by content: the table magic at the
+end of the `.index`.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import struct
+from dataclasses import dataclass
+from typing import Optional
+
+import numpy as np
+
+from ..errors import ModelError
+from . import tf_bundle, tf_objects
+
+SHARD = re.compile(r"^(?P<prefix>.+)\.data-\d{5}-of-\d{5}$")
+FLOAT_CODES = {1, 2, 19}
+
+
+@dataclass
+class Location:
+    kind: str  # tf-savedmodel or tf-checkpoint
+    prefix: str  # bundle prefix: PREFIX.index, PREFIX.data-*
+    savedmodel: Optional[str] = None  # the SavedModel directory
+
+
+def is_index(path: str) -> bool:
+    try:
+        with open(path, "rb") as fh:
+            fh.seek(0, os.SEEK_END)
+            if fh.tell() < tf_bundle.FOOTER_SIZE:
+                return False
+            fh.seek(-8, os.SEEK_END)
+            return struct.unpack("<Q", fh.read(8))[0] == tf_bundle.TABLE_MAGIC
+    except OSError:
+        return False
+
+
+def _named_checkpoint(state_file: str) -> str:
+    """The prefix a `checkpoint` state file names (model_checkpoint_path: "...")."""
+    try:
+        with open(state_file, encoding="utf-8") as fh:
+            text = fh.read(1 << 16)
+    except (OSError, UnicodeDecodeError):
+        raise ModelError(f"{state_file}: cannot read this TensorFlow checkpoint state file") from None
+    m = re.search(r'^model_checkpoint_path:\s*"((?:[^"\\]|\\.)*)"', text, re.MULTILINE)
+    if not m:
+        raise ModelError(f"{state_file}: a `checkpoint` file that names no model_checkpoint_path")
+    named = m[1].encode("utf-8").decode("unicode_escape")
+    return named if os.path.isabs(named) else os.path.join(os.path.dirname(state_file), named)
+
+
+def locate(path: str) -> Optional[Location]:
+    """Where the bundle of `path` is, if `path` means a TF SavedModel or checkpoint."""
+    if os.path.isdir(path):
+        if os.path.exists(os.path.join(path, "saved_model.pb")):
+            prefix = os.path.join(path, "variables", "variables")
+            if not os.path.exists(prefix + ".index"):
+                raise ModelError(f"{path}: a TensorFlow SavedModel without variables/variables.index "
+                                 "(no weights saved, or the directory is incomplete)")
+            return Location("tf-savedmodel", prefix, path)
+        state = os.path.join(path, "checkpoint")
+        if os.path.isfile(state):
+            return _prefix_location(_named_checkpoint(state), path)
+        return None
+    if os.path.basename(path) == "checkpoint" and os.path.isfile(path) and not is_index(path):
+        with open(path, "rb") as fh:
+            if fh.read(22) == b"model_checkpoint_path:":
+                return _prefix_location(_named_checkpoint(path), path)
+        return None
+    if path.endswith(".index") and is_index(path):
+        return _prefix_location(path[: -len(".index")], path)
+    m = SHARD.match(path)
+    if m and os.path.isfile(path) and is_index(m["prefix"] + ".index"):
+        return _prefix_location(m["prefix"], path)
+    if not os.path.exists(path) and is_index(path + ".index"):
+        return _prefix_location(path, path)
+    return None
+
+
+def _prefix_location(prefix: str, given: str) -> Location:
+    if not is_index(prefix + ".index"):
+        raise ModelError(f"{given}: names checkpoint {prefix}, whose .index is missing or not a checkpoint index")
+    variables = os.path.dirname(os.path.abspath(prefix))
+    if os.path.basename(prefix) == "variables" and os.path.basename(variables) == "variables":
+        root = os.path.dirname(variables)
+        if os.path.exists(os.path.join(root, "saved_model.pb")):
+            return Location("tf-savedmodel", prefix, root)
+    return Location("tf-checkpoint", prefix)
+
+
+class BundleStore:
+    """The Store interface (read, shape, dtype, check_tensor) over a tensor bundle."""
+
+    def __init__(self, bundle: tf_bundle.Bundle, name: str):
+        self.bundle, self.name, self.archive = bundle, name, None
+
+    def _entry(self, key):
+        try:
+            return self.bundle.entries[key]
+        except KeyError:
+            raise ValueError(f"{key!r} is not in the checkpoint") from None
+
+    def read(self, key, index):
+        try:
+            return self.bundle.array(key, index)
+        except tf_bundle.BundleError as e:
+            raise ModelError(f"{self.name}: {e}") from None
+
+    def check_tensor(self, key):
+        e = self._entry(key)
+        if e.dtype_code not in FLOAT_CODES:
+            raise ValueError(f"{key!r} holds {e.dtype} values, not floating point numbers")
+        if not e.shape or 0 in e.shape:
+            raise ValueError(f"{key!r} has shape {e.shape}: no weights in it")
+
+    def shape(self, key):
+        return self._entry(key).shape
+
+    def dtype(self, key):
+        e = self._entry(key)
+        return np.dtype(tf_bundle.DTYPES[e.dtype_code]).name if e.numeric else e.dtype
+
+    def close(self):
+        self.bundle.close()
+
+
+def open_bundle(loc: Location, filename: str) -> tf_bundle.Bundle:
+    try:
+        return tf_bundle.Bundle(loc.prefix)
+    except tf_bundle.BundleError as e:
+        raise ModelError(f"{filename}: {e}") from None
+    except (ValueError, IndexError, struct.error) as e:
+        raise ModelError(f"{filename}: damaged checkpoint index ({e})") from None
+    except OSError as e:
+        raise ModelError(f"{filename}: cannot read {loc.prefix}.index ({e.strerror})") from None
+
+
+def read_metadata(loc: Location, filename: str) -> dict:
+    if loc.savedmodel is None:
+        return {}
+    path = os.path.join(loc.savedmodel, "keras_metadata.pb")
+    if not os.path.exists(path):
+        return {}  # TF < 2.5 kept it inside saved_model.pb; weights still read, config-less
+    try:
+        with open(path, "rb") as fh:
+            return tf_objects.metadata_nodes(fh.read())
+    except ValueError as e:
+        raise ModelError(f"{filename}: damaged keras_metadata.pb ({e})") from None
+
+
+def graph(bundle: tf_bundle.Bundle, filename: str) -> list:
+    if tf_objects.GRAPH_KEY not in bundle.entries:
+        raise ModelError(f"{filename}: checkpoint without an object graph (a TF1 name-based checkpoint); "
+                         "lstmtool reads object-based checkpoints (TF 2.x Keras)")
+    try:
+        return tf_objects.object_graph(bundle.strings(tf_objects.GRAPH_KEY)[0])
+    except tf_bundle.BundleError as e:
+        raise ModelError(f"{filename}: {e}") from None
+    except (ValueError, IndexError) as e:
+        raise ModelError(f"{filename}: damaged object graph ({e})") from None
+
+
+def read_model(filename: str, loc: Location):
+    """A Model over the bundle; cells found through the object graph (and metadata)."""
+    from .. import reader
+    from ..config import OPAQUE_CLASSES, walk_cells
+    from ..layouts import build_cell
+    from ..model import Layer, Model
+
+    bundle = open_bundle(loc, filename)
+    store = BundleStore(bundle, filename)
+    try:
+        metadata = read_metadata(loc, filename)
+        nodes = graph(bundle, filename)
+        root = metadata.get("root", {})
+        version = root.get("keras_version") if isinstance(root.get("keras_version"), str) else None
+        backend = root.get("backend") if isinstance(root.get("backend"), str) else None
+        model_config = root.get("model_config")
+        spec = reader._parse(model_config if isinstance(model_config, (str, bytes)) or model_config is None
+                             else json.dumps(model_config), filename)
+        warnings, layers = [], []
+        if spec is None:
+            found = tf_objects.infer_cells(nodes, store.shape)
+            warnings.append("no Keras config in this checkpoint: cell classes inferred from tensor shapes, "
+                            "layer paths are object-graph paths (layer_with_weights-K)")
+        else:
+            names = tf_objects.layer_names(nodes, metadata)
+            addressing = tf_objects.Addressing(nodes, names)
+            found = walk_cells(spec, "" if spec.is_model else spec.name, 0, addressing)
+            if spec.is_model:
+                layers = [Layer(sub.name, sub.class_name, tf_objects.layer_weight_count(nodes, node),
+                                opaque=sub.class_name in OPAQUE_CLASSES)
+                          for sub, node in addressing.sublayers(spec, 0)]
+        major = reader.keras_major(version) or 2  # object-based checkpoints: tf.keras 2.x
+        cells, incomplete = [], []
+        for fc in found:
+            try:
+                cells.append(build_cell(fc, store.shape, store.dtype, store.read, major, store.check_tensor))
+            except ValueError as e:
+                present = {r: p for r, p in fc.tensors.items() if p}
+                incomplete.append(reader.Incomplete(fc.path, fc.class_name or "?", str(e).split(": ", 1)[-1], present))
+                warnings.append(f"incomplete cell {e}")
+        reader.unique_paths(cells, incomplete, warnings)
+        model = Model(filename, loc.kind, version, backend, spec.config if spec else None, layers, cells,
+                      warnings, store, incomplete, major)
+        reader._activation_warnings(model)
+        return model
+    except BaseException:
+        store.close()
+        raise
