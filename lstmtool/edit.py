@@ -242,6 +242,14 @@ def write(plan: Plan, out=None, backup=False, verify=False) -> Plan:
     if out is None and plan.changes and not any(c.changed for c in plan.changes):
         plan.unchanged = True
         return plan
+    from .containers.tf_checkpoint import locate
+
+    if locate(plan.model) is not None:
+        from . import tf_writeback
+
+        plan.written = tf_writeback.apply(plan.model, plan.edits, out=out, backup=backup,
+                                          check=_keras_check if verify else None)
+        return plan
     plan.written = apply(plan.model, plan.edits, out=out, backup=backup, check=_keras_check if verify else None)
     return plan
 
@@ -255,11 +263,21 @@ def _keras_check(tmp):
 
 def check_outputs(models, out, force=False) -> list:
     """Where each model's result goes (None: in place). `-o` never silently replaces a file."""
+    from .containers.tf_checkpoint import locate
+
     if out is not None and len(models) > 1:
         raise UsageError("-o/--output takes one MODEL")
-    for m in models:
-        if not os.path.exists(m):
+    tf = [locate(m) for m in models]
+    for m, loc in zip(models, tf):
+        if loc is None and not os.path.exists(m):
             raise UsageError(f"{m}: no such file")
+    if out is not None and tf[0] is not None:
+        taken = os.path.lexists(out) or (tf[0].savedmodel is None and os.path.lexists(out + ".index"))
+        if taken and not force:
+            if os.path.realpath(out) == os.path.realpath(models[0]):
+                return [None]
+            raise UsageError(f"{out}: already exists; pass --force to replace it")
+        return [out]
     if out is not None:
         if os.path.isdir(out) or out.endswith(os.sep):
             raise UsageError(f"{out}: -o takes a file name, not a directory")
@@ -278,5 +296,7 @@ def check_writable(plan: Plan, out=None):
     if out is None and os.path.exists(target) and not (os.stat(target).st_mode & 0o222 and os.access(target, os.W_OK)):
         raise WriteError(f"{target}: file is read-only; nothing written")
     directory = os.path.dirname(os.path.abspath(target))
+    if not os.path.isdir(directory):
+        raise WriteError(f"{directory}: no such directory; nothing written")
     if not os.access(directory, os.W_OK):
         raise WriteError(f"{directory}: directory is not writable; nothing written")

@@ -26,6 +26,13 @@ BUNDLE = "gates"  # npz / safetensors bundle name in DIR
 
 
 def sha256(path) -> str:
+    """Of the file; of a TF checkpoint or SavedModel, of its .index (which holds every
+    tensor's CRC32C, so it changes whenever a weight does)."""
+    from .containers.tf_checkpoint import locate
+
+    loc = locate(path)
+    if loc is not None:
+        path = loc.prefix + ".index"
     h = hashlib.sha256()
     with open(path, "rb") as fh:
         for block in iter(lambda: fh.read(1 << 22), b""):

@@ -74,6 +74,45 @@ def _lock_one(path, wait: bool, timeout: float):
         os.close(fd)  # replaced while we waited: lock the file that is there now
 
 
+def _lock_path(path):
+    """A TF checkpoint or SavedModel is several files, some replaced by rename mid-edit:
+    its directory is what stays put, so that is what is locked."""
+    from .containers.tf_checkpoint import locate
+
+    try:
+        loc = locate(path)
+    except Exception:  # noqa: BLE001  (a damaged checkpoint: the edit itself reports it)
+        loc = None
+    if loc is not None:
+        return os.path.realpath(os.path.dirname(os.path.abspath(loc.prefix)))
+    return os.path.realpath(path)
+
+
+def _lock_dir(path, wait: bool, timeout: float):
+    """flock on a directory (HDF5 never locks directories, so flock is safe here)."""
+    deadline = time.monotonic() + timeout
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return None
+    try:
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return fd
+            except BlockingIOError:
+                if not wait:
+                    raise WriteError(f"{path}: another lstmtool run is editing this checkpoint; nothing written "
+                                     "(without --no-wait, lstmtool waits for it)") from None
+                if time.monotonic() > deadline:
+                    raise WriteError(f"{path}: still being edited by another process after {timeout:.0f} s; "
+                                     "nothing written") from None
+                time.sleep(0.02)
+    except BaseException:
+        os.close(fd)
+        raise
+
+
 def _stat(path):
     try:
         return os.stat(path)
@@ -90,8 +129,8 @@ def locked(paths, wait: bool = True, timeout: float = 600.0):
     fds = []
     try:
         if fcntl is not None:
-            for real in sorted({os.path.realpath(p) for p in paths if p}):
-                fd = _lock_one(real, wait, timeout)
+            for real in sorted({_lock_path(p) for p in paths if p}):
+                fd = _lock_dir(real, wait, timeout) if os.path.isdir(real) else _lock_one(real, wait, timeout)
                 if fd is not None:
                     fds.append(fd)
         yield
