@@ -125,6 +125,8 @@ def _check_output(src, out, force):
 
 def _raw_config(model):
     store = model.store
+    if getattr(store, "bundle", None) is not None:  # TF SavedModel / checkpoint
+        return store.raw_config
     if store.archive is not None:
         return json.loads(store.archive.config_text) if store.archive.config_text else None
     value = store.h5.attrs.get("model_config")
@@ -199,6 +201,10 @@ class _WeightSource:
         self.classes = {s.path: s.class_from for s in steps}
         self.scaled = {s.path for s in steps if s.scaled}  # translate decides; the weights follow
         store = model.store
+        self.bundle = getattr(store, "bundle", None)
+        if self.bundle is not None:  # TF SavedModel: arrays come from the bundle, CRC-checked
+            self.fd = self.entries = self.tree = self.h5 = None
+            return
         self.h5 = store.h5
         # Plain datasets are copied by the kernel from this descriptor (the source file);
         # in a .keras archive the HDF5 file starts at the weights member's data.
@@ -234,6 +240,8 @@ class _WeightSource:
         return parts
 
     def layer_arrays(self, lpath, cls, tree_path) -> list:
+        if self.bundle is not None:
+            return [self._stored(key) for key in self.model.store.layer_keys(lpath, T.WEIGHT_NAMES.get(cls))]
         if self.entries is None:
             return self._tree_arrays(tree_path)
         top, *inner = lpath.split("/")
@@ -265,12 +273,15 @@ class _WeightSource:
             self.model.store.check_tensor(path)
         except ValueError as e:
             raise Refused(f"{path}: {e}; nothing written") from None
+        if self.bundle is not None:
+            return self.model.store.read(path, ())
         if self.base is None:  # a compressed archive member: decoded, not copied
             return self.h5[path][()]
         return stored_or_array(self.h5, path, self.fd, self.base)
 
     def close(self):
-        os.close(self.fd)
+        if self.fd is not None:
+            os.close(self.fd)
 
     def _tree_arrays(self, tree_path):
         """A .keras source: the layer's classes are unchanged, so its tree path is the same."""

@@ -100,6 +100,12 @@ class BundleStore:
 
     def __init__(self, bundle: tf_bundle.Bundle, name: str):
         self.bundle, self.name, self.archive = bundle, name, None
+        self.raw_config = None  # {"class_name", "config"} from keras_metadata.pb, tuples as lists
+        self.nodes, self.layer_nodes = [], {}  # object graph; lstmtool layer path -> node id
+
+    def layer_keys(self, path, names=None) -> list:
+        """Checkpoint keys of a layer's weights, in Keras' order (`names`: the class's weight names)."""
+        return tf_objects.variable_keys(self.nodes, self.layer_nodes.get(path), names)
 
     def _entry(self, key):
         try:
@@ -183,8 +189,11 @@ def read_model(filename: str, loc: Location):
         version = root.get("keras_version") if isinstance(root.get("keras_version"), str) else None
         backend = root.get("backend") if isinstance(root.get("backend"), str) else None
         model_config = root.get("model_config")
-        spec = reader._parse(model_config if isinstance(model_config, (str, bytes)) or model_config is None
-                             else json.dumps(model_config), filename)
+        if isinstance(model_config, (str, bytes)):
+            model_config = json.loads(model_config)
+        store.raw_config = tf_objects.untuple(model_config) if isinstance(model_config, dict) else None
+        store.nodes = nodes
+        spec = reader._parse(json.dumps(store.raw_config) if store.raw_config else None, filename)
         warnings, layers = [], []
         if spec is None:
             found = tf_objects.infer_cells(nodes, store.shape)
@@ -194,6 +203,7 @@ def read_model(filename: str, loc: Location):
             names = tf_objects.layer_names(nodes, metadata)
             addressing = tf_objects.Addressing(nodes, names)
             found = walk_cells(spec, "" if spec.is_model else spec.name, 0, addressing)
+            store.layer_nodes = tf_objects.layer_nodes(spec, addressing)
             if spec.is_model:
                 layers = [Layer(sub.name, sub.class_name, tf_objects.layer_weight_count(nodes, node),
                                 opaque=sub.class_name in OPAQUE_CLASSES)

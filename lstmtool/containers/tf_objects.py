@@ -191,3 +191,43 @@ def layer_weight_count(nodes, node) -> int:
                 seen.add(child)
                 stack.append(child)
     return count
+
+
+def untuple(obj):
+    """keras_metadata.pb writes tuples as {"class_name": "__tuple__", "items": [...]}."""
+    if isinstance(obj, dict):
+        if obj.get("class_name") == "__tuple__" and isinstance(obj.get("items"), list):
+            return [untuple(v) for v in obj["items"]]
+        return {k: untuple(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [untuple(v) for v in obj]
+    return obj
+
+
+def layer_nodes(spec, addressing, path="", node=0, out=None) -> dict:
+    """{lstmtool layer path: node id} for every layer of a config, nested models included."""
+    out = {} if out is None else out
+    if spec.is_model:
+        for sub, child in addressing.sublayers(spec, node):
+            sub_path = f"{path}/{sub.name}".lstrip("/")
+            out[sub_path] = child
+            if sub.is_model and child is not None:
+                layer_nodes(sub, addressing, sub_path, child, out)
+    return out
+
+
+def variable_keys(nodes, node, names=None) -> list:
+    """Keys of the variables a layer tracks, in Keras' weight order: its `variables` list
+    (SavedModels with traces), else `names` (the class's weight names), else the order
+    its variables were tracked in (creation order, which is Keras' weight order)."""
+    if node is None:
+        return []
+    listed = nodes[node].children.get("variables")
+    if listed is not None:
+        kids = nodes[listed].children
+        return [nodes[kids[k]].key for k in sorted(kids, key=lambda k: int(k) if k.isdigit() else 1 << 30)
+                if nodes[kids[k]].key]
+    own = {name: nodes[c].key for name, c in nodes[node].children.items() if nodes[c].key}
+    if names and set(own) <= set(names):
+        return [own[n] for n in names if n in own]
+    return list(own.values())
