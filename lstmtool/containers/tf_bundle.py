@@ -337,7 +337,10 @@ class Bundle:
                               "(truncated shard?)")
         view = memoryview(data)[e.offset:e.offset + e.size]
         if checked and e.key not in self._verified:
-            self._check_crc(e, mask(crc32c(view)))
+            crc = mask(crc32c(view))
+            if crc != e.crc:
+                view.release()  # no view of the map may outlive the error, or the map cannot close
+            self._check_crc(e, crc)
         return view
 
     def _check_crc(self, e: Entry, crc: int):
@@ -399,5 +402,8 @@ class Bundle:
     def close(self):
         for m in self._maps.values():
             if isinstance(m, mmap.mmap):
-                m.close()
+                try:
+                    m.close()
+                except BufferError:  # an array still looks at it: the map closes when that goes
+                    pass
         self._maps = {}
