@@ -271,3 +271,76 @@ def test_masked_crc_matches_tensorflows_definition():
     assert tf_bundle.crc32c(b"123456789") == 0xE3069283
     assert tf_bundle.mask(0) == 0xA282EAD8
     assert struct.pack("<I", tf_bundle.mask(0x12345678))  # fits 32 bits
+
+
+@pytest.fixture(scope="module")
+def big_checkpoint(tmp_path_factory):
+    """A tf-keras checkpoint with an LSTM and a 64 MB Dense, so that kills land mid-edit."""
+    import tf_keras
+
+    d = tmp_path_factory.mktemp("bigckpt")
+    m = tf_keras.Sequential([tf_keras.layers.LSTM(8, input_shape=(3, 2), name="lstm"),
+                             tf_keras.layers.Dense(1 << 21, name="wide")])
+    m.save_weights(str(d / "ckpt"), save_format="tf")
+    return d
+
+
+def test_sigkill_at_any_instant_leaves_a_checkpoint_tensorflow_loads(tmp_path, big_checkpoint):
+    """>= 50 SIGKILLs at random instants of an in-place edit: TensorFlow's reader (which
+    checks every CRC32C) always loads the checkpoint, with b_f all old or all new."""
+    import random
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from conftest import ROOT
+
+    originals = {f: (big_checkpoint / f).read_bytes() for f in os.listdir(big_checkpoint)}
+    work = tmp_path / "ck"
+    key = "layer_with_weights-0/cell/bias/.ATTRIBUTES/VARIABLE_VALUE"
+    old_bias = tf_reader(str(big_checkpoint / "ckpt")).get_tensor(key)
+    cmd = [sys.executable, "-m", "lstmtool", "set-forget-bias", "3.0", str(work / "ckpt")]
+
+    def reset():
+        shutil.rmtree(work, ignore_errors=True)
+        work.mkdir()
+        for f, data in originals.items():
+            (work / f).write_bytes(data)
+
+    reset()
+    start = time.monotonic()
+    subprocess.run(cmd, check=True, capture_output=True, cwd=ROOT)
+    end = time.monotonic() - start
+    rng = random.Random(11)
+    outcomes = {"old": 0, "new": 0, "mid": 0}
+    shard = "ckpt.data-00000-of-00001"
+    for trial in range(50):
+        reset()
+        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=ROOT)
+        began = time.monotonic()
+        if trial % 2:  # inside the write protocol: from the first temporary file on
+            while proc.poll() is None and not any("lstmtool-tmp" in n for n in os.listdir(work)) \
+                    and time.monotonic() - began < 10:
+                time.sleep(0.0005)
+            time.sleep(rng.uniform(0, max(0.0, end - (time.monotonic() - began))))
+        else:
+            time.sleep(rng.uniform(0.2 * end, 1.1 * end))
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        mid = len((work / shard).read_bytes()) != len(originals[shard]) or \
+            any("lstmtool-tmp" in n for n in os.listdir(work))
+        reader = tf_reader(str(work / "ckpt"))
+        for k in reader.get_variable_to_shape_map():
+            reader.get_tensor(k)  # raises on any CRC mismatch
+        bias = reader.get_tensor(key)
+        if np.array_equal(bias, old_bias):
+            state = "old"
+        else:
+            assert np.all(bias[8:16] == 3.0) and np.array_equal(np.delete(bias, range(8, 16)),
+                                                                np.delete(old_bias, range(8, 16))), trial
+            state = "new"
+        outcomes[state] += 1
+        outcomes["mid"] += mid
+    print(f"\nTF checkpoint SIGKILL trials: 50; {outcomes}")
+    assert outcomes["old"] >= 1 and outcomes["new"] >= 1 and outcomes["mid"] >= 5
