@@ -9,6 +9,8 @@ its own process:
   set-forget-bias  lstmtool set-forget-bias -o  vs  "copy file, write slice with h5py"
                    vs  keras load, set_weights, save
   upgrade          lstmtool upgrade (.h5 -> Keras 3 .keras)  vs  a durable copy of the file
+  SavedModel       lstmtool inspect DIR  vs  a bare Python read of variables.index; the bytes
+                   a gate view maps in (minor page faults x page size)
 """
 import argparse
 import os
@@ -27,6 +29,45 @@ m = keras.Sequential([keras.Input((10, 128)), keras.layers.LSTM(2048, return_seq
                       keras.layers.LSTM(2048, name="lstm_2"), keras.layers.Dense(1, name="dense")])
 m.save(sys.argv[1] + ".h5")
 m.save(sys.argv[1] + ".keras")
+"""
+
+BUILD_SAVEDMODEL = """
+import os, sys
+os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
+import tf_keras as k
+m = k.Sequential([k.layers.LSTM(2048, return_sequences=True, name="lstm", input_shape=(10, 128)),
+                  k.layers.LSTM(2048, return_sequences=True, name="lstm_1"),
+                  k.layers.LSTM(2048, name="lstm_2"), k.layers.Dense(1, name="dense")])
+m.save(sys.argv[1], save_format="tf", save_traces=False)  # traces would only add to saved_model.pb
+"""
+
+INDEX_READ = """
+import sys
+with open(sys.argv[1], "rb") as fh:
+    data = fh.read()
+print(len(data))
+"""
+
+GATE_BYTES = """
+import resource, sys
+import lstmtool
+page = resource.getpagesize()
+with lstmtool.load(sys.argv[1]) as m:
+    cell = m.cells[0]
+    for part in ("b", "U", "W"):
+        before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+        view = cell.view(part, "f")
+        arr = view.numpy()
+        first = (resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before) * page
+        before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+        arr = view.numpy()
+        again = (resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before) * page
+        tensor = view.terms[0].tensor
+        size = 4
+        for d in tensor.shape:
+            size *= d
+        print(f"  {part}_f {view.source_text():<28} view {arr.nbytes / 1e6:8.3f} MB  tensor {size / 1e6:8.2f} MB"
+              f"  first read {first / 1e6:8.2f} MB  again {again / 1e6:8.2f} MB")
 """
 
 H5_LIST = """
@@ -181,9 +222,27 @@ def main():
             row("copy file + fsync + rename (durable baseline)", dc_t, dc_mb)
             t, mb = measure(lstmtool + ["upgrade", path, "-o", up, "--force"], args.repeat)
             row("lstmtool upgrade -o .keras", t, mb, dc_t)
+    bench_savedmodel(lstmtool, args.repeat)
     t, mb = measure(lstmtool + ["--help"], 5)
     print()
     row("lstmtool --help", t, mb)
+
+
+def bench_savedmodel(lstmtool, repeat):
+    saved = os.path.join(DIR, "lstm3x2048_savedmodel")
+    if not os.path.exists(os.path.join(saved, "saved_model.pb")):
+        print("building the SavedModel with tf-keras ...", flush=True)
+        subprocess.run([PY, "-c", BUILD_SAVEDMODEL, saved], check=True)
+    data = os.path.join(saved, "variables", "variables.data-00000-of-00001")
+    print(f"\n{saved}  (SavedModel, {os.path.getsize(data) / 1e6:.0f} MB of variables)")
+    base_t, base_mb = measure([PY, "-c", INDEX_READ, os.path.join(saved, "variables", "variables.index")], repeat)
+    row("bare Python read of variables.index (baseline)", base_t, base_mb)
+    t, mb = measure(lstmtool + ["inspect", saved], repeat)
+    row("lstmtool inspect", t, mb, base_t)
+    t, mb = measure(lstmtool + ["show", saved, "lstm", "--part", "b", "--gate", "f"], repeat)
+    row("lstmtool show lstm --part b --gate f", t, mb, base_t)
+    print("  bytes a gate view maps in (the first read of a tensor checks its CRC32C over the whole tensor):")
+    subprocess.run([PY, "-c", GATE_BYTES, saved], check=True)
 
 
 if __name__ == "__main__":
