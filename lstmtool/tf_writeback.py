@@ -151,6 +151,7 @@ def copy_checkpoint(prefix, new_prefix):
             copy_file(src, tmp)
             with open(tmp, "rb+") as fh:
                 os.fsync(fh.fileno())
+            keep_owner_and_mode(src, tmp)
             os.replace(tmp, dst)
         except BaseException:
             if os.path.exists(tmp):
@@ -249,6 +250,7 @@ def _write_new_prefix(prefix, new_prefix, edits):
                             fh.write(data)
                     fh.flush()
                     os.fsync(fh.fileno())
+                keep_owner_and_mode(src, tmp)
                 os.replace(tmp, dst)
             except BaseException:
                 if os.path.exists(tmp):

@@ -238,6 +238,7 @@ def atomic_output(out):
             yield fh
             fh.flush()
             os.fsync(fh.fileno())
+        _new_file_mode(tmp, out)
         os.replace(tmp, out)
         fsync_dir(out)
     except BaseException as e:
@@ -247,6 +248,17 @@ def atomic_output(out):
             reason = "disk full" if e.errno in (errno.ENOSPC, errno.EFBIG, errno.EDQUOT) else (e.strerror or e)
             raise WriteError(f"writing {out} failed ({reason}); nothing written") from None
         raise
+
+
+def _new_file_mode(tmp, out):
+    """A new output gets the mode any new file gets (0666 less the umask), not mkstemp's
+    0600; a replaced one keeps its mode."""
+    if os.path.exists(out):
+        shutil.copymode(out, tmp)
+        return
+    mask = os.umask(0)
+    os.umask(mask)
+    os.chmod(tmp, 0o666 & ~mask)
 
 
 def free_backup_name(src):
