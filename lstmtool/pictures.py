@@ -31,20 +31,25 @@ def _pyplot():
 
 def reduce_blocks(a: np.ndarray, limit: int = MAX_CELLS):
     """(block means, block shape): a 2-D array cut into blocks so that at most `limit`
-    rows and columns remain."""
-    a = np.asarray(a, dtype=np.float64)
+    rows and columns remain. Works in the array's own dtype plus one padded copy, so a
+    2048x2048 gate costs tens of MB, not hundreds."""
+    a = np.asarray(a)
     if a.ndim == 1:
         a = a[None, :]
     elif a.ndim > 2:  # ConvLSTM kernels: (..., in, units) -> (everything else, units)
         a = a.reshape(-1, a.shape[-1])
     bh, bw = -(-a.shape[0] // limit), -(-a.shape[1] // limit)
     if bh == 1 and bw == 1:
-        return a, (1, 1)
+        return a.astype(np.float64), (1, 1)
     h, w = -(-a.shape[0] // bh) * bh, -(-a.shape[1] // bw) * bw
-    padded = np.full((h, w), np.nan)
+    padded = np.zeros((h, w), dtype=a.dtype)
     padded[: a.shape[0], : a.shape[1]] = a
+    counts = np.zeros((h, w), dtype=np.float32)
+    counts[: a.shape[0], : a.shape[1]] = 1
     with np.errstate(all="ignore"):
-        return np.nanmean(padded.reshape(h // bh, bh, w // bw, bw), axis=(1, 3)), (bh, bw)
+        sums = padded.reshape(h // bh, bh, w // bw, bw).sum(axis=(1, 3), dtype=np.float64)
+        n = counts.reshape(h // bh, bh, w // bw, bw).sum(axis=(1, 3), dtype=np.float64)
+        return sums / n, (bh, bw)
 
 
 def _boxes(fig, axes: dict) -> dict:

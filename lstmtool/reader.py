@@ -183,6 +183,15 @@ def _read(filename, store, archive) -> Model:
     major = keras_major(version)
     if major is None and any(is_keras1(fc) for fc in found):
         major = 1  # Keras 1 per-gate names; Keras 1 often wrote no version attribute
+    cells, incomplete = build_cells(found, store, major, warnings)
+    model = Model(filename, fmt, version, backend, spec.config if spec else None, layers, cells,
+                  warnings, store, incomplete, major)
+    _activation_warnings(model)
+    return model
+
+
+def build_cells(found, store, major, warnings):
+    """(cells, incomplete) from a container's found cells; every path unique."""
     cells, incomplete = [], []
     for fc in found:
         try:
@@ -192,10 +201,7 @@ def _read(filename, store, archive) -> Model:
             incomplete.append(Incomplete(fc.path, fc.class_name or "?", str(e).split(": ", 1)[-1], present))
             warnings.append(f"incomplete cell {e}")
     unique_paths(cells, incomplete, warnings)
-    model = Model(filename, fmt, version, backend, spec.config if spec else None, layers, cells,
-                  warnings, store, incomplete, major)
-    _activation_warnings(model)
-    return model
+    return cells, incomplete
 
 
 def unique_paths(cells, incomplete, warnings):

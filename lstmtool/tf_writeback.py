@@ -21,6 +21,7 @@ fsync'ed before the next begins.
 """
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import shutil
@@ -53,11 +54,14 @@ def _new_tensors(bundle, edits) -> dict:
     return out
 
 
-def _replace_with(path, data: bytes, like):
+@contextlib.contextmanager
+def replacing(path, like):
+    """Yield a temporary file beside `path`, open for writing; when the block ends well,
+    fsync it, give it `like`'s owner and mode and rename it over `path`."""
     tmp = temp_beside(path)
     try:
-        with open(tmp, "wb") as fh:
-            fh.write(data)
+        with open(tmp, "r+b") as fh:
+            yield fh
             fh.flush()
             os.fsync(fh.fileno())
         keep_owner_and_mode(like, tmp)
@@ -67,6 +71,18 @@ def _replace_with(path, data: bytes, like):
             os.unlink(tmp)
         raise
     fsync_dir(path)
+
+
+def _copy_into(fh, src):
+    """Copy file `src` into the open temporary `fh` (in the kernel where it can) and
+    leave `fh` positioned at its end."""
+    copy_file(src, fh.name)
+    fh.seek(0, os.SEEK_END)
+
+
+def _replace_with(path, data: bytes, like):
+    with replacing(path, like) as fh:
+        fh.write(data)
 
 
 def _patched_index(bundle, new) -> bytes:
@@ -93,24 +109,12 @@ def edit_in_place(prefix, edits):
         for s in shards:  # step 1
             path = bundle.shard_path(s)
             lengths[s] = os.path.getsize(path)
-            tmp = temp_beside(path)
-            try:
-                copy_file(path, tmp)
-                with open(tmp, "r+b") as fh:
-                    fh.seek(0, os.SEEK_END)
-                    for key, (entry, data, _) in new.items():
-                        if entry.shard == s:
-                            moved[key] = fh.tell()
-                            fh.write(data)
-                    fh.flush()
-                    os.fsync(fh.fileno())
-                keep_owner_and_mode(path, tmp)
-                os.replace(tmp, path)
-            except BaseException:
-                if os.path.exists(tmp):
-                    os.unlink(tmp)
-                raise
-            fsync_dir(path)
+            with replacing(path, path) as fh:
+                _copy_into(fh, path)
+                for key, (entry, data, _) in new.items():
+                    if entry.shard == s:
+                        moved[key] = fh.tell()
+                        fh.write(data)
         rows, _ = tf_bundle.read_table(bundle.index_bytes)  # step 2
         keyed = {k.encode(): k for k in new}
         middle = [(k, tf_bundle.with_fields(v, offset=moved[keyed[k]], crc=new[keyed[k]][2]) if k in keyed else v)
@@ -145,19 +149,8 @@ def copy_checkpoint(prefix, new_prefix):
     """Copy a bundle's files to a new prefix, shards first and the index last."""
     files = bundle_files(prefix)
     for src in files[1:] + files[:1]:
-        dst = new_prefix + src[len(prefix):]
-        tmp = temp_beside(dst)
-        try:
-            copy_file(src, tmp)
-            with open(tmp, "rb+") as fh:
-                os.fsync(fh.fileno())
-            keep_owner_and_mode(src, tmp)
-            os.replace(tmp, dst)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-            raise
-    fsync_dir(new_prefix)
+        with replacing(new_prefix + src[len(prefix):], src) as fh:
+            _copy_into(fh, src)
 
 
 def read_back(prefix, edits):
@@ -239,23 +232,13 @@ def _write_new_prefix(prefix, new_prefix, edits):
     try:
         new = _new_tensors(bundle, edits)
         for s in range(bundle.num_shards):
-            src, dst = bundle.shard_path(s), tf_bundle.shard_name(new_prefix, s, bundle.num_shards)
-            tmp = temp_beside(dst)
-            try:
-                copy_file(src, tmp)
-                with open(tmp, "r+b") as fh:
-                    for entry, data, _ in new.values():
-                        if entry.shard == s:
-                            fh.seek(entry.offset)
-                            fh.write(data)
-                    fh.flush()
-                    os.fsync(fh.fileno())
-                keep_owner_and_mode(src, tmp)
-                os.replace(tmp, dst)
-            except BaseException:
-                if os.path.exists(tmp):
-                    os.unlink(tmp)
-                raise
+            src = bundle.shard_path(s)
+            with replacing(tf_bundle.shard_name(new_prefix, s, bundle.num_shards), src) as fh:
+                _copy_into(fh, src)
+                for entry, data, _ in new.values():
+                    if entry.shard == s:
+                        fh.seek(entry.offset)
+                        fh.write(data)
         _replace_with(new_prefix + ".index", _patched_index(bundle, new), bundle.index_path)
     finally:
         bundle.close()

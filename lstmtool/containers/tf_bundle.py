@@ -341,7 +341,19 @@ class Bundle:
             if crc != e.crc:
                 view.release()  # no view of the map may outlive the error, or the map cannot close
             self._check_crc(e, crc)
+            self._forget(data, e)
         return view
+
+    @staticmethod
+    def _forget(data, e: Entry):
+        """Drop the pages the CRC check mapped in (they stay in the page cache): a slice
+        read after it then holds only its own pages, not the whole tensor's."""
+        if isinstance(data, mmap.mmap) and hasattr(mmap, "MADV_DONTNEED"):
+            start = e.offset - e.offset % mmap.PAGESIZE
+            try:
+                data.madvise(mmap.MADV_DONTNEED, start, e.offset + e.size - start)
+            except OSError:
+                pass
 
     def _check_crc(self, e: Entry, crc: int):
         if crc != e.crc:

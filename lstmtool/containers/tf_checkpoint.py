@@ -177,7 +177,6 @@ def read_model(filename: str, loc: Location):
     """A Model over the bundle; cells found through the object graph (and metadata)."""
     from .. import reader
     from ..config import OPAQUE_CLASSES, walk_cells
-    from ..layouts import build_cell
     from ..model import Layer, Model
 
     bundle = open_bundle(loc, filename)
@@ -209,15 +208,7 @@ def read_model(filename: str, loc: Location):
                                 opaque=sub.class_name in OPAQUE_CLASSES)
                           for sub, node in addressing.sublayers(spec, 0)]
         major = reader.keras_major(version) or 2  # object-based checkpoints: tf.keras 2.x
-        cells, incomplete = [], []
-        for fc in found:
-            try:
-                cells.append(build_cell(fc, store.shape, store.dtype, store.read, major, store.check_tensor))
-            except ValueError as e:
-                present = {r: p for r, p in fc.tensors.items() if p}
-                incomplete.append(reader.Incomplete(fc.path, fc.class_name or "?", str(e).split(": ", 1)[-1], present))
-                warnings.append(f"incomplete cell {e}")
-        reader.unique_paths(cells, incomplete, warnings)
+        cells, incomplete = reader.build_cells(found, store, major, warnings)
         model = Model(filename, loc.kind, version, backend, spec.config if spec else None, layers, cells,
                       warnings, store, incomplete, major)
         reader._activation_warnings(model)
