@@ -44,12 +44,11 @@ def reduce_blocks(a: np.ndarray, limit: int = MAX_CELLS):
     h, w = -(-a.shape[0] // bh) * bh, -(-a.shape[1] // bw) * bw
     padded = np.zeros((h, w), dtype=a.dtype)
     padded[: a.shape[0], : a.shape[1]] = a
-    counts = np.zeros((h, w), dtype=np.float32)
-    counts[: a.shape[0], : a.shape[1]] = 1
+    rows = np.minimum(bh, a.shape[0] - np.arange(0, h, bh))  # values per block row (the last may be short)
+    cols = np.minimum(bw, a.shape[1] - np.arange(0, w, bw))
     with np.errstate(all="ignore"):
         sums = padded.reshape(h // bh, bh, w // bw, bw).sum(axis=(1, 3), dtype=np.float64)
-        n = counts.reshape(h // bh, bh, w // bw, bw).sum(axis=(1, 3), dtype=np.float64)
-        return sums / n, (bh, bw)
+        return sums / np.outer(rows, cols), (bh, bw)
 
 
 def _boxes(fig, axes: dict) -> dict:

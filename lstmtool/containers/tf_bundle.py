@@ -337,21 +337,25 @@ class Bundle:
                               "(truncated shard?)")
         view = memoryview(data)[e.offset:e.offset + e.size]
         if checked and e.key not in self._verified:
-            crc = mask(crc32c(view))
+            crc, step = 0, 8 << 20
+            for start in range(0, e.size, step):  # in pieces, each dropped once checked
+                crc = crc32c(view[start:start + step], crc)
+                self._forget(data, e, start, min(step, e.size - start))
+            crc = mask(crc)
             if crc != e.crc:
                 view.release()  # no view of the map may outlive the error, or the map cannot close
             self._check_crc(e, crc)
-            self._forget(data, e)
         return view
 
     @staticmethod
-    def _forget(data, e: Entry):
-        """Drop the pages the CRC check mapped in (they stay in the page cache): a slice
-        read after it then holds only its own pages, not the whole tensor's."""
+    def _forget(data, e: Entry, begin=0, length=None):
+        """Unmap pages of a tensor that were read (they stay in the page cache), so that
+        memory holds at most the piece being read, never a whole tensor or shard."""
         if isinstance(data, mmap.mmap) and hasattr(mmap, "MADV_DONTNEED"):
-            start = e.offset - e.offset % mmap.PAGESIZE
+            first = e.offset + begin
+            start = first - first % mmap.PAGESIZE
             try:
-                data.madvise(mmap.MADV_DONTNEED, start, e.offset + e.size - start)
+                data.madvise(mmap.MADV_DONTNEED, start, first + (e.size - begin if length is None else length) - start)
             except OSError:
                 pass
 
@@ -366,10 +370,12 @@ class Bundle:
         if not e.numeric:
             raise BundleError(f"tensor {key!r} holds {e.dtype} values")
         if e.sliced:
-            arr = self._assemble(e)
-        else:
-            arr = np.frombuffer(self.raw_bytes(e), dtype=DTYPES[e.dtype_code]).reshape(e.shape)
-        return np.array(arr if index is None else arr[index])
+            return np.array(self._assemble(e)[() if index is None else index])
+        arr = np.frombuffer(self.raw_bytes(e), dtype=DTYPES[e.dtype_code]).reshape(e.shape)
+        out = np.array(arr if index is None else arr[index])
+        del arr
+        self._forget(self._map(e.shard), e)  # what was read is copied: hold no pages of it
+        return out
 
     def _assemble(self, e: Entry) -> np.ndarray:
         """A partitioned tensor from its slices (each one CRC-checked)."""
