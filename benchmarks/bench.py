@@ -223,9 +223,30 @@ def main():
             t, mb = measure(lstmtool + ["upgrade", path, "-o", up, "--force"], args.repeat)
             row("lstmtool upgrade -o .keras", t, mb, dc_t)
     bench_savedmodel(lstmtool, args.repeat)
+    bench_pictures(lstmtool, stem + ".h5")
     t, mb = measure(lstmtool + ["--help"], 5)
     print()
     row("lstmtool --help", t, mb)
+
+
+def bench_pictures(lstmtool, path):
+    """plot must stream: peak RSS under 200 MB on the 340 MB model; trace over 100 files in one process."""
+    print(f"\npictures of {path}")
+    png = os.path.join(DIR, "gates.png")
+    t, mb = measure(lstmtool + ["plot", path, "-o", png, "--force"], 1)
+    row("lstmtool plot --kind weights", t, mb)
+    t, mb = measure(lstmtool + ["plot", os.path.join(DIR, "lstm3x2048_savedmodel"), "-o", png, "--force"], 1)
+    row("lstmtool plot (the SavedModel)", t, mb)
+    small = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "fixtures", "keras3",
+                         "lstm_gru.h5")
+    series = os.path.join(DIR, "series")
+    os.makedirs(series, exist_ok=True)
+    import shutil
+
+    for k in range(100):
+        shutil.copyfile(small, os.path.join(series, f"weights-{k}.h5"))
+    t, mb = measure(lstmtool + ["trace", os.path.join(series, "weights-*.h5"), "--json"], 1)
+    row("lstmtool trace over 100 checkpoints", t, mb)
 
 
 def bench_savedmodel(lstmtool, repeat):
