@@ -29,6 +29,10 @@ def plan_layers(model, classes=None) -> list:
     """[(Step, emit)] per weight-bearing layer, in the file's layer order. `classes` names
     the Keras 3 class of layers the weights cannot tell (custom layers): {layer: class}."""
     classes = classes or {}
+    if model.format == "tf-checkpoint":
+        raise Refused(f"{model.filename}: a TF checkpoint without a model config; lstmtool reads and edits it, "
+                      "but upgrades only SavedModels and .h5 files (load it into its model in tf-keras and "
+                      "save that as .h5, then upgrade)")
     if model.format != "legacy-h5-weights":
         raise Refused(f"{model.filename}: already in Keras 3's weights format; nothing to upgrade")
     entries = legacy_h5.read_layers(model.store.h5, [])

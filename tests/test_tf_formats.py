@@ -344,3 +344,8 @@ def test_sigkill_at_any_instant_leaves_a_checkpoint_tensorflow_loads(tmp_path, b
         outcomes["mid"] += mid
     print(f"\nTF checkpoint SIGKILL trials: 50; {outcomes}")
     assert outcomes["old"] >= 1 and outcomes["new"] >= 1 and outcomes["mid"] >= 5
+
+
+def test_bare_checkpoint_upgrade_is_refused_with_the_reason(tmp_path):
+    r = run_cli("upgrade", os.path.join(TF, "mix_ckpt"), "-o", tmp_path / "x.weights.h5")
+    assert r.exit_code == 1 and "without a model config" in r.stderr and not (tmp_path / "x.weights.h5").exists()
