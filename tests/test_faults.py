@@ -120,6 +120,7 @@ def test_directory_not_writable(tmp_path):
         code = (
             "import os, sys\n"
             "import lstmtool.cli, lstmtool.edit, lstmtool.cli.render, lstmtool.reader, lstmtool.writeback\n"
+            "import lstmtool.containers.tf_checkpoint, mmap, google_crc32c\n"
             "import h5py, numpy, rich.table, rich.console, tempfile, zipfile, difflib, fnmatch, json, errno\n"
             "os.setgid(65534); os.setuid(65534)\n"
             "lstmtool.cli.main(['set-forget-bias', '1', sys.argv[1]])\n"

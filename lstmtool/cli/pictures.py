@@ -28,7 +28,8 @@ def _draw(fn, out, *args):
 @click.argument("model", type=click.Path())
 @click.argument("layers", nargs=-1)
 @click.option("-o", "--output", "out", required=True, type=click.Path(dir_okay=False), help="PNG to write.")
-@click.option("--kind", type=click.Choice(["weights", "bias", "timescales"]), default="weights", show_default=True)
+@click.option("--kind", type=click.Choice(["weights", "bias", "timescales"]), default="weights", show_default=True,
+              help="weights: heatmaps of W, U, b; bias: histograms of b; timescales: forget-gate memory per unit.")
 @click.option("--gate", "gates", multiple=True, help="Only this gate (repeatable): i f c o, z r h.")
 @click.option("--force", is_flag=True, help="Replace an existing OUT.")
 @click.option("--json", "as_json", is_flag=True, help="Print the panels' pixel boxes as JSON.")
@@ -107,8 +108,10 @@ def diff(ctx, a, b, patterns, as_json, png):
 
 @cli.command()
 @click.argument("checkpoints", nargs=-1, required=True, type=click.Path())
-@click.option("--stat", type=click.Choice(["mean", "std", "min", "max", "l2"]), default="mean", show_default=True)
-@click.option("--part", type=click.Choice(["W", "U", "b"]), default="b", show_default=True)
+@click.option("--stat", type=click.Choice(["mean", "std", "min", "max", "l2"]), default="mean", show_default=True,
+              help="The statistic of each file's gate slice.")
+@click.option("--part", type=click.Choice(["W", "U", "b"]), default="b", show_default=True,
+              help="W (input kernel), U (recurrent kernel) or b (bias).")
 @click.option("--gate", default="f", show_default=True, help="Gate letter (GRU cells use z for f).")
 @click.option("--layer", "patterns", multiple=True, help="Only cells matching this glob (repeatable).")
 @click.option("--json", "as_json", is_flag=True, help="Print rows as JSON.")

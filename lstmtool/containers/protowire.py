@@ -29,6 +29,8 @@ def read_varint(buf, pos: int):
 
 def fields(buf):
     """Yield (field number, wire type, value): int for numbers, bytes for BYTES."""
+    if not isinstance(buf, (bytes, bytearray, memoryview)):
+        raise ValueError("a number where a sub-message belongs")
     buf = memoryview(buf)
     pos = 0
     while pos < len(buf):
@@ -65,8 +67,14 @@ def message(buf) -> dict:
 
 
 def first(msg: dict, number: int, default=None):
+    """The field's first value; with a default, it must be of the default's kind (a
+    damaged file can put bytes where a number belongs, and the reverse)."""
     values = msg.get(number)
-    return values[0] if values else default
+    if not values:
+        return default
+    if default is not None and isinstance(default, int) != isinstance(values[0], int):
+        raise ValueError(f"field {number} has the wrong wire type")
+    return values[0]
 
 
 def varint(n: int) -> bytes:
