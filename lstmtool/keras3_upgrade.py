@@ -142,8 +142,9 @@ def _write(out, k3, metadata, source):
         archive.add("config.json", json.dumps(k3).encode())
         window = archive.weights()
         with h5py.File(window, "w") as f:
-            _emit(k3, "", "", TreeWriter(f, raw=(fh, window.start)), source)
-        archive.close_weights(window)
+            tree = TreeWriter(f, raw=(fh, window.start))
+            _emit(k3, "", "", tree, source)
+        archive.close_weights(window, tree.copied)
         archive.finish()
 
 

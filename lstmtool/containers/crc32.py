@@ -47,3 +47,8 @@ def updated(crc: int, total: int, changes) -> int:
         linear = zlib.crc32(delta) ^ zlib.crc32(bytes(len(delta)))
         crc ^= _multmodp(_x8nmodp(total - offset - len(delta)), linear)
     return crc & 0xFFFFFFFF
+
+
+def combine(crc1: int, crc2: int, len2: int) -> int:
+    """CRC-32 of A + B from crc(A), crc(B) and len(B) (zlib's crc32_combine)."""
+    return (_multmodp(_x8nmodp(len2), crc1) ^ crc2) & 0xFFFFFFFF

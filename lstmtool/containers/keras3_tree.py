@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import os
 import re
+import threading
+import zlib
 from dataclasses import dataclass
 
 import h5py
@@ -198,6 +200,33 @@ def stored_or_array(h5, path, fd, base):
     return Stored(fd, base + offset, ds.id.get_storage_size(), ds.shape, ds.id.get_type())
 
 
+class _CrcThread(threading.Thread):
+    """CRC-32 of `size` bytes of file `fd` from `offset`, computed in the background."""
+
+    def __init__(self, fd, offset, size):
+        super().__init__(daemon=True)
+        self.fd, self.offset, self.size, self.value, self.error = fd, offset, size, 0, None
+        self.start()
+
+    def run(self):
+        try:
+            crc, pos, end = 0, self.offset, self.offset + self.size
+            while pos < end:
+                block = os.pread(self.fd, min(end - pos, 1 << 22), pos)
+                if not block:
+                    raise OSError("source shorter than its dataset")
+                crc = zlib.crc32(block, crc)
+                pos += len(block)
+            self.value = crc
+        except OSError as e:
+            self.error = e
+
+    def join(self, timeout=None):
+        super().join(timeout)
+        if self.error is not None:
+            raise self.error
+
+
 class TreeWriter:
     """Writes the Keras 3 weights tree: the twin of `Tree`. Every saveable object gets a
     `vars` group carrying its name (as Keras writes it), with its weights as `0`, `1`, ...
@@ -207,6 +236,7 @@ class TreeWriter:
 
     def __init__(self, f: h5py.File, raw=None):
         self.f, self.raw = f, raw
+        self.copied = []  # (offset in the HDF5 file, size, CRC-32) of each region copied by the kernel
 
     def vars(self, path: str, name: str, arrays=()):
         group = self.f.require_group(f"{path}/vars".lstrip("/"))
@@ -225,9 +255,20 @@ class TreeWriter:
         ds = h5py.h5d.create(group.id, name.encode(), src.h5type, space, dcpl=dcpl)
         fh, base = self.raw
         fh.flush()
-        out_fd, dst, left, src_off = fh.fileno(), base + ds.get_offset(), src.nbytes, src.offset
-        while left:
-            n = os.copy_file_range(src.fd, out_fd, left, src_off, dst)
-            if n == 0:
-                raise OSError("short copy")
-            left, src_off, dst = left - n, src_off + n, dst + n
+        start = ds.get_offset()
+        out_fd, dst, left, src_off = fh.fileno(), base + start, src.nbytes, src.offset
+        # While the kernel copies, another thread takes the CRC-32 of the same source bytes
+        # (both release the GIL): the archive's CRC then needs no second pass over them.
+        crc = _CrcThread(src.fd, src.offset, src.nbytes)
+        try:
+            while left:
+                n = os.copy_file_range(src.fd, out_fd, left, src_off, dst)
+                if n == 0:
+                    raise OSError("short copy")
+                left, src_off, dst = left - n, src_off + n, dst + n
+        finally:
+            crc.join()
+        self.copied.append((start, src.nbytes, crc.value))
+        if hasattr(os, "posix_fadvise"):  # start writing these pages to disk now (Linux starts
+            # writeback on DONTNEED): the final fsync then waits for less
+            os.posix_fadvise(out_fd, base + start, src.nbytes, os.POSIX_FADV_DONTNEED)

@@ -14,6 +14,7 @@ import zipfile
 import zlib
 
 from ..errors import ModelError
+from . import crc32
 
 WEIGHTS_MEMBER = "model.weights.h5"
 MAX_TEXT_MEMBER = 64 << 20  # config.json / metadata.json: Keras writes kilobytes
@@ -264,7 +265,9 @@ class ArchiveWriter:
         self.fh.write(self._local(WEIGHTS_MEMBER.encode(), 0, 0))  # CRC and sizes patched afterwards
         return MemberWindow(self.fh, self.fh.tell())
 
-    def close_weights(self, window: MemberWindow):
+    def close_weights(self, window: MemberWindow, known=()):
+        """`known`: [(offset in the member, size, CRC-32)] of regions whose CRC is already
+        known (copied datasets): only the bytes between them are read back."""
         size = window.end
         if size >= 0xFFFFFFFF:
             raise ModelError("the weights are 4 GiB or more: too large for a plain zip archive")
@@ -276,7 +279,13 @@ class ArchiveWriter:
         sync = threading.Thread(target=os.fsync, args=(self.fh.fileno(),))
         sync.start()
         try:
-            crc = crc_of(self.fh, window.start, size)
+            crc, pos = 0, 0
+            for offset, length, region_crc in sorted(known) + [(size, 0, 0)]:
+                if offset < pos or offset + length > size:
+                    raise ModelError("internal: copied regions overlap or leave the weights member")
+                crc = crc32.combine(crc, crc_of(self.fh, window.start + pos, offset - pos), offset - pos)
+                crc = crc32.combine(crc, region_crc, length)
+                pos = offset + length
         finally:
             sync.join()
         self.fh.seek(self._weights_offset + 14)
