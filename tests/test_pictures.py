@@ -115,6 +115,9 @@ def test_diff_reports_exactly_the_edited_gates(tmp_path):
     assert (tmp_path / "d.png").stat().st_size > 1000
     assert run_cli("diff", a, a).exit_code == 0
     assert run_cli("diff", a, tmp_path / "missing.h5").exit_code == 2
+    (tmp_path / "damaged.h5").write_bytes(a.read_bytes()[:5000])
+    r = run_cli("diff", a, tmp_path / "damaged.h5")
+    assert r.exit_code == 2 and len(r.stderr.strip().splitlines()) == 1
 
 
 def test_diff_of_h5_against_its_upgrade_names_the_documented_scaling(tmp_path):
@@ -145,3 +148,17 @@ def test_trace_over_forget_bias_copies_in_natural_order(tmp_path):
     assert [row["values"]["lstm"] for row in data["rows"]] == [2.0, 1.0, 0.0]
     r = run_cli("trace", *names, "--csv", "--layer", "lstm")
     assert r.stdout.splitlines()[0] == "file,lstm" and r.stdout.splitlines()[1].endswith(",2.0")
+
+
+def test_a_closed_output_pipe_ends_quietly():
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    p = subprocess.Popen([sys.executable, "-m", "lstmtool", "show", SRC, "lstm", "--part", "U", "--format", "csv"],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT)
+    p.stdout.read(10)
+    p.stdout.close()
+    err = p.stderr.read().decode()
+    assert p.wait() in (0, 141) and "error" not in err and "Traceback" not in err

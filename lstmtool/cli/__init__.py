@@ -42,6 +42,11 @@ class Group(click.Group):
             raise
         except LstmtoolError as e:
             fail(ctx, str(e), e.exit_code)
+        except BrokenPipeError:  # `lstmtool ... | head`: the reader left; end quietly, like cat
+            import sys
+
+            sys.stdout = open(os.devnull, "w")  # nothing more to flush into the closed pipe
+            ctx.exit(141)
         except OSError as e:
             fail(ctx, f"{e.filename or ''}: {e.strerror or e}".lstrip(": "), 1)
         except KeyboardInterrupt:
@@ -66,6 +71,7 @@ Exit status (every command):
   2    usage: unknown option, layer, target or gate; bad value;
        output exists (pass --force)
   130  interrupted
+  141  the output pipe closed early (lstmtool ... | head)
   137  the HDF5 library hung on damaged metadata and lstmtool's
        watchdog ended it (LSTMTOOL_LOAD_TIMEOUT, default 120 s)"""
 

@@ -73,9 +73,13 @@ def diff(ctx, a, b, patterns, as_json, png):
         lstmtool diff old.h5 upgraded.keras --json
     """
     from .. import compare
-    from . import textout
+    from ..errors import LstmtoolError
+    from . import fail, textout
 
-    data = compare.diff(a, b, patterns)
+    try:
+        data = compare.diff(a, b, patterns)
+    except LstmtoolError as e:  # diff(1): any trouble is 2, never confused with "different"
+        fail(ctx, str(e), 2)
     if png:
         from .. import pictures
 
@@ -87,20 +91,20 @@ def diff(ctx, a, b, patterns, as_json, png):
         rows = []
         for c in data["cells"]:
             if c["status"] in ("only in a", "only in b"):
-                rows.append([c["path"], c["status"], "", ""])
+                rows.append([c["path"], c["status"], ""])
                 continue
             for key, (va, vb) in c["settings"].items():
-                rows.append([c["path"], key, f"{va} -> {vb}", ""])
+                rows.append([c["path"], key, f"{va} -> {vb}"])
             for g in c["gates"]:
                 if g["changed"]:
-                    extra = f"x{g['scaled_by']}" if g.get("scaled_by") else ""
+                    scaled = f" (x{g['scaled_by']})" if g.get("scaled_by") else ""
                     rows.append([c["path"], f"{g['part']}_{g['gate']}",
-                                 f"max|d| {g.get('max_abs', float('nan')):.4g}  rel L2 {g.get('rel_l2', float('nan')):.3g}",
-                                 extra])
+                                 f"max|d| {g.get('max_abs', float('nan')):.4g}, "
+                                 f"rel L2 {g.get('rel_l2', float('nan')):.3g}{scaled}"])
             if c.get("equivalent"):
-                rows.append([c["path"], "note", c["equivalent"], ""])
+                rows.append([c["path"], "note", c["equivalent"]])
         if rows:
-            textout.echo_lines(textout.columns(rows, ["cell", "what", "change", ""]))
+            textout.echo_lines(textout.columns(rows, ["cell", "what", "change"]))
         click.echo("identical recurrent weights" if data["identical"] else
                    f"{sum(c['status'] != 'same' for c in data['cells'])} cell(s) differ")
     ctx.exit(0 if data["identical"] else 1)
