@@ -156,9 +156,8 @@ def test_a_closed_output_pipe_ends_quietly():
 
     from conftest import ROOT
 
-    p = subprocess.Popen([sys.executable, "-m", "lstmtool", "show", SRC, "lstm", "--part", "U", "--format", "csv"],
+    p = subprocess.Popen([sys.executable, "-m", "lstmtool", "inspect", SRC],
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT)
-    p.stdout.read(10)
-    p.stdout.close()
+    p.stdout.close()  # the reader is gone before the first line is written
     err = p.stderr.read().decode()
-    assert p.wait() in (0, 141) and "error" not in err and "Traceback" not in err
+    assert p.wait() == 141 and "error" not in err and "Traceback" not in err
