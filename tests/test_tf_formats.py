@@ -349,3 +349,22 @@ def test_sigkill_at_any_instant_leaves_a_checkpoint_tensorflow_loads(tmp_path, b
 def test_bare_checkpoint_upgrade_is_refused_with_the_reason(tmp_path):
     r = run_cli("upgrade", os.path.join(TF, "mix_ckpt"), "-o", tmp_path / "x.weights.h5")
     assert r.exit_code == 1 and "without a model config" in r.stderr and not (tmp_path / "x.weights.h5").exists()
+
+
+def test_state_file_naming_no_file_and_graph_naming_missing_tensors(tmp_path):
+    """Two causes the TF fuzz campaign found: a `checkpoint` file whose path holds NUL bytes,
+    and an object graph that names a tensor the index lacks (a config-less checkpoint)."""
+    work = copy_dir("mix_ckpt", tmp_path)
+    (work / "checkpoint").write_bytes(b'model_checkpoint_path: "ck\x00pt"\n')
+    r = run_cli("inspect", work)
+    assert r.exit_code == 1 and "not a file name" in r.stderr
+    (work / "checkpoint").write_text('model_checkpoint_path: "ckpt"\n')
+    index = work / "ckpt.index"
+    rows, _ = tf_bundle.read_table(index.read_bytes())
+    kept = [(k, v) for k, v, _ in rows if b"forward_layer/cell/kernel" not in k]
+    index.write_bytes(tf_bundle.write_table(kept))
+    r = run_cli("inspect", work, "--json")
+    assert r.exit_code == 0, r.stderr
+    data = json.loads(r.stdout)
+    assert [i["path"] for i in data["incomplete"]] == ["layer_with_weights-0/forward"]
+    assert "not in the checkpoint" in data["incomplete"][0]["problem"]

@@ -52,7 +52,12 @@ def _named_checkpoint(state_file: str) -> str:
     m = re.search(r'^model_checkpoint_path:\s*"((?:[^"\\]|\\.)*)"', text, re.MULTILINE)
     if not m:
         raise ModelError(f"{state_file}: a `checkpoint` file that names no model_checkpoint_path")
-    named = m[1].encode("utf-8").decode("unicode_escape")
+    try:
+        named = m[1].encode("utf-8").decode("unicode_escape")
+    except UnicodeDecodeError:
+        named = "\x00"
+    if "\x00" in named or not named:
+        raise ModelError(f"{state_file}: names a checkpoint path that is not a file name (damaged?)")
     return named if os.path.isabs(named) else os.path.join(os.path.dirname(state_file), named)
 
 

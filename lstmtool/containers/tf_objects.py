@@ -162,7 +162,13 @@ def infer_cells(nodes, shape_of) -> list:
         if variable_key(nodes, node, "recurrent_kernel") is None:
             continue
         tensors = {r: variable_key(nodes, node, r) for r in ROLES if variable_key(nodes, node, r)}
-        shapes = {r: shape_of(k) for r, k in tensors.items()}
+        try:
+            shapes = {r: shape_of(k) for r, k in tensors.items()}
+        except ValueError as e:  # the graph names a tensor the bundle lacks (a damaged file)
+            fc = FoundCell(display_path(path), "unrecognised", None, tensors, "inferred from tensor shapes")
+            fc.ambiguous = str(e)
+            found.append(fc)
+            continue
         class_name, notes = infer_from_shapes(shapes)
         fc = FoundCell(display_path(path), class_name or "unrecognised", None, tensors,
                        "inferred from tensor shapes (checkpoint without a config)", notes)
