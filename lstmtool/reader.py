@@ -141,8 +141,12 @@ def load(filename: str) -> Model:
     from . import watchdog
 
     try:
-        with watchdog.deadline(f"{filename}: reading its metadata does not finish: damaged HDF5 structure"):
+        with watchdog.deadline(f"{filename}: reading its metadata does not finish: damaged HDF5 structure"), \
+                watchdog.memory_cap():
             return _read(filename, store, archive)
+    except MemoryError:
+        store.close()
+        raise ModelError(f"{filename}: damaged HDF5 file (its metadata declares sizes far beyond the file)") from None
     except RecursionError:
         store.close()
         raise ModelError(f"{filename}: nested too deeply to be a Keras model (a link cycle or a runaway config)") from None

@@ -48,3 +48,41 @@ def deadline(message: str):
         except (ProcessLookupError, PermissionError):
             pass
         os.waitpid(child, 0)
+
+
+# Damaged metadata can also declare sizes that the HDF5 library allocates before it finds
+# them wrong (a variable-length string "4 GB long" in a 35 KB file). While metadata is
+# read, the command line caps the address space a little above what the process already
+# uses, so such an allocation fails inside the library (one line: damaged file) instead
+# of taking the machine's memory. Real metadata needs a few MB.
+METADATA_HEADROOM = 256 << 20
+
+
+def _address_space() -> int:
+    try:
+        with open("/proc/self/statm") as fh:
+            return int(fh.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
+@contextlib.contextmanager
+def memory_cap():
+    try:
+        import resource
+    except ImportError:
+        resource = None
+    used = _address_space() if ENABLED and resource is not None else 0
+    if not used:
+        yield
+        return
+    soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+    cap = used + METADATA_HEADROOM
+    if (hard != resource.RLIM_INFINITY and cap > hard) or (soft != resource.RLIM_INFINITY and cap > soft):
+        yield  # already limited harder than this by whoever started us
+        return
+    resource.setrlimit(resource.RLIMIT_AS, (cap, hard))
+    try:
+        yield
+    finally:
+        resource.setrlimit(resource.RLIMIT_AS, (soft, hard))

@@ -128,3 +128,21 @@ def test_endless_hdf5_read_is_ended_by_the_watchdog():
                        env={**os.environ, "LSTMTOOL_LOAD_TIMEOUT": "3"}, timeout=60)
     assert r.returncode in (137, -9) and time.monotonic() - start < 30
     assert r.stderr.strip().splitlines() == [r.stderr.strip()] and "does not finish" in r.stderr
+
+
+def test_metadata_that_declares_gigabytes_is_refused_in_bounded_memory():
+    """A fuzz mutant (seed 11, case 231) whose `layer_names` heap object claims ~1 GB: the
+    HDF5 library allocated it before finding it wrong. The CLI caps the address space while
+    metadata is read, so the allocation fails inside the library: one line, small RSS."""
+    path = os.path.join(FIXTURES, "damaged", "huge_vlen_attribute.h5")
+    before = open(path, "rb").read()
+    proc = subprocess.Popen([sys.executable, "-m", "lstmtool", "inspect", path], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 1 and "damaged HDF5 file" in err and len(err.strip().splitlines()) == 1
+    assert open(path, "rb").read() == before
+    r = subprocess.run([sys.executable, "-c", "import resource, subprocess, sys; "
+                        "subprocess.run([sys.executable, '-m', 'lstmtool', 'inspect', sys.argv[1]], "
+                        "capture_output=True); print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)", path],
+                       capture_output=True, text=True, timeout=60)
+    assert int(r.stdout) < 300 * 1024, f"peak RSS {int(r.stdout) // 1024} MB"
