@@ -73,7 +73,8 @@ Exit status (every command):
   130  interrupted
   141  the output pipe closed early (lstmtool ... | head)
   137  the HDF5 library hung on damaged metadata and lstmtool's
-       watchdog ended it (LSTMTOOL_LOAD_TIMEOUT, default 120 s)"""
+       watchdog ended it (LSTMTOOL_LOAD_TIMEOUT, default 120 s)
+  diff follows diff(1) instead: 0 identical, 1 different, 2 trouble"""
 
 
 @click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]}, epilog=EXIT_CODES)
