@@ -71,9 +71,9 @@ Exit status (every command):
   2    usage: unknown option, layer, target or gate; bad value;
        output exists (pass --force)
   130  interrupted
-  141  the output pipe closed early (lstmtool ... | head)
   137  the HDF5 library hung on damaged metadata and lstmtool's
        watchdog ended it (LSTMTOOL_LOAD_TIMEOUT, default 120 s)
+  141  the output pipe closed early (lstmtool ... | head)
   diff follows diff(1) instead: 0 identical, 1 different, 2 trouble"""
 
 
