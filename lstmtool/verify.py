@@ -128,11 +128,19 @@ def verify_file(filename, tolerance=None, seed=0) -> dict:
     """Per layer, max |Keras - NumPy reference|; tolerance defaults to 1e-5 (1e-2 for float16)."""
     with load(filename) as model:
         if model.config is None:
+            if model.format == "tf-checkpoint":
+                raise UsageError(f"{filename}: a TF checkpoint holds weights only; verify needs the model itself "
+                                 "(its SavedModel directory, .h5 or .keras)")
             raise UsageError(f"{filename}: weights only (no model config): verify needs a full model")
         k, which = import_keras(model.keras_major)
+        target = filename
+        if model.format == "tf-savedmodel":  # tf-keras loads the directory, whichever path named it
+            from .containers.tf_checkpoint import locate
+
+            target = locate(filename).savedmodel
         try:
-            kmodel = k.models.load_model(filename, compile=False, safe_mode=True) if model.keras_major == 3 \
-                else k.models.load_model(filename, compile=False)
+            kmodel = k.models.load_model(target, compile=False, safe_mode=True) if model.keras_major == 3 \
+                else k.models.load_model(target, compile=False)
         except Exception as e:  # Keras' own refusal, reported in one line
             raise ModelError(f"{which} cannot load {filename}: {type(e).__name__}: {str(e).splitlines()[0]}") from None
         rng = np.random.default_rng(seed)

@@ -252,7 +252,14 @@ def test_realworld_savedmodels_upgrade_and_match_tf_keras(realworld, tmp_path, n
 
 def test_bare_checkpoint_needs_a_model_for_verify_and_says_so():
     r = run_cli("verify", os.path.join(TF, "mix_ckpt"))
-    assert r.exit_code != 0 and "config" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    assert r.exit_code == 2 and "SavedModel directory" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+
+
+def test_verify_a_savedmodel_named_by_its_variables_prefix():
+    r = run_cli("verify", os.path.join(TF, "mix_savedmodel", "variables", "variables"), "--json")
+    assert r.exit_code == 0, r.stderr
+    data = json.loads(r.stdout)
+    assert data["ok"] and len(data["layers"]) == 3
 
 
 def test_string_tensor_crc_is_checked(tmp_path):
