@@ -1,5 +1,4 @@
 """Hostile and damaged inputs (issue 10), the cases the fuzz campaign does not make on its own."""
-import io
 import os
 import shutil
 import subprocess

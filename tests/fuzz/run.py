@@ -12,7 +12,6 @@ Commands run in this process through click's CliRunner, so a campaign is fast.
 """
 import argparse
 import collections
-import glob
 import hashlib
 import os
 import resource
