@@ -12,6 +12,7 @@ import numpy as np
 
 from .names import matches
 from .reader import load
+from .report import effective_bias, stats_of
 from .upgrade_table import HARD_SIGMOID_SCALE
 
 SETTINGS = ("units", "input_dim", "activation", "recurrent_activation", "use_bias", "reset_after")
@@ -24,14 +25,6 @@ def natural_key(path: str) -> list:
     """`...-19-1.9435.hdf5` before `...-100-...`: digit runs compare as numbers."""
     return [(0, int(t), "") if t.isdigit() else (1, 0, t) for t in re.split(r"(\d+)", os.path.basename(path))] + \
         [(1, 0, path)]
-
-
-def statistic(a, stat: str) -> float:
-    a = np.asarray(a, dtype=np.float64)
-    with np.errstate(all="ignore"):
-        if stat == "l2":
-            return float(np.sqrt((a * a).sum()))
-        return float(getattr(a, stat)())
 
 
 def _formula(cell) -> str:
@@ -119,10 +112,8 @@ def trace(files, stat="mean", part="b", gate="f", patterns=(), progress=None) ->
                 views = getattr(cell, part)
                 if g is None or g not in views:
                     continue
-                a = np.asarray(views[g].numpy(), dtype=np.float64)
-                if a.ndim == 2 and part == "b":  # GRU reset_after: the effective bias
-                    a = a.sum(axis=0)
-                values[cell.path] = statistic(a, stat)
+                a = views[g].numpy()
+                values[cell.path] = stats_of(effective_bias(a) if part == "b" else a)[stat]
                 if cell.path not in cells:
                     cells.append(cell.path)
         rows.append({"file": path, "values": values})

@@ -14,6 +14,7 @@ import numpy as np
 from .errors import ModelError, UsageError, WriteError
 from .names import check_patterns_matched, matches, suggest
 from .reader import load
+from .report import effective_bias
 from .writeback import Edit, apply
 
 PARTS = ("W", "U", "b")
@@ -120,14 +121,9 @@ def _record(plan, cell, view, new):
     before = view.numpy()
     plan.edits += view_edits(view, new)
     same = before.shape == np.shape(new) and before.tobytes() == np.asarray(new, dtype=before.dtype).tobytes()
-    effective = _effective_bias if view.part == "b" and np.ndim(new) == 2 else np.asarray
+    effective = effective_bias if view.part == "b" else np.asarray
     plan.changes.append(Change(cell.path, f"{view.part}_{view.gate}", summary(effective(before)),
                                summary(effective(new)), not same))
-
-
-def _effective_bias(rows):
-    """GRU reset_after=True keeps two bias rows; what the gate sees is their sum."""
-    return np.asarray(rows, dtype=np.float64).sum(axis=0)
 
 
 def check_finite(values, allow_nonfinite, what, can_allow=True):

@@ -13,6 +13,7 @@ import numpy as np
 
 from .errors import UsageError
 from .reader import load
+from .report import effective_bias
 
 MAX_CELLS = 160  # a panel shows at most this many rows/columns of values
 DPI = 100
@@ -135,14 +136,6 @@ def plot_weights(path, out, patterns=(), gates=()) -> dict:
         return _save(fig, out, axes)
 
 
-def _effective_bias(cell, gate):
-    view = cell.b.get(gate)
-    if view is None:
-        return None
-    a = np.asarray(view.numpy(), dtype=np.float64)
-    return a
-
-
 def plot_bias(path, out, patterns=(), gates=()) -> dict:
     """Per cell, one histogram per gate of b (GRU reset_after: both rows; CuDNN: effective)."""
     plt = _pyplot()
@@ -161,7 +154,7 @@ def plot_bias(path, out, patterns=(), gates=()) -> dict:
                 if g is None or (gates and g not in gates):
                     ax.axis("off")
                     continue
-                a = _effective_bias(c, g)
+                a = np.asarray(c.b[g].numpy(), dtype=np.float64)
                 rows = a if a.ndim == 2 else a[None, :]
                 labels = ["input", "recurrent"] if a.ndim == 2 else [None]
                 for row, label in zip(rows, labels):
@@ -183,14 +176,12 @@ def timescales(cell):
     gate = "f" if cell.family == "lstm" else "z" if cell.family == "gru" else None
     if gate is None or gate not in cell.b:
         return None
-    b = _effective_bias(cell, gate)
-    if b.ndim == 2:
-        b = b.sum(axis=0)
+    b = effective_bias(cell.b[gate].numpy())
     with np.errstate(over="ignore"):
         t = 1.0 + np.exp(b)  # = 1 / (1 - sigmoid(b))
     chrono = None
     if cell.family == "lstm" and "i" in cell.b:
-        bi = _effective_bias(cell, "i")
+        bi = effective_bias(cell.b["i"].numpy())
         if bi.shape == b.shape and np.allclose(bi, -b, atol=1e-6) and np.all(b >= 0):
             chrono = (2.0, float(t.max()))  # chrono draws b_f = log(U[1, T-1]): T in [2, T_max]
     return t, gate, chrono

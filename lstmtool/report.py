@@ -21,12 +21,24 @@ def view_info(view) -> dict:
     }
 
 
-def view_stats(view) -> dict:
-    """mean/std/min/max/L2 of one gate view; reads just that slice."""
-    a = np.asarray(view.numpy(), dtype=np.float64)
+def stats_of(a) -> dict:
+    """mean/std/min/max/L2 of an array, in float64."""
+    a = np.asarray(a, dtype=np.float64)
     with np.errstate(all="ignore"):  # inf/NaN weights give inf/NaN statistics, not warnings
         return {"mean": float(a.mean()), "std": float(a.std()), "min": float(a.min()),
                 "max": float(a.max()), "l2": float(np.sqrt((a * a).sum()))}
+
+
+def view_stats(view) -> dict:
+    """mean/std/min/max/L2 of one gate view; reads just that slice."""
+    return stats_of(view.numpy())
+
+
+def effective_bias(rows) -> np.ndarray:
+    """A bias as the gate sees it, in float64: GRU reset_after=True (and CuDNNGRU) keep two
+    rows, input and recurrent, which the gate adds."""
+    a = np.asarray(rows, dtype=np.float64)
+    return a.sum(axis=0) if a.ndim == 2 else a
 
 
 def cell_info(cell, stats=False) -> dict:
