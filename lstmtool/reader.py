@@ -79,10 +79,7 @@ class Store:
 
 
 def sniff(filename: str) -> str:
-    from .containers.tf_checkpoint import locate
-
-    if locate(filename) is not None:
-        return "tf"
+    """hdf5 or zip, from the first bytes (TF checkpoints are told apart before, by `locate`)."""
     if not os.path.exists(filename):
         if os.path.exists(filename + ".index"):
             raise ModelError(f"{filename}: {filename}.index is not a TensorFlow checkpoint index (damaged?)")
@@ -124,11 +121,12 @@ def keras_major(version):
 def load(filename: str) -> Model:
     """Open a Keras model or weights file. Use the result as a context manager."""
     filename = os.fspath(filename)
-    kind = sniff(filename)
-    if kind == "tf":
-        from .containers import tf_checkpoint
+    from .containers import tf_checkpoint
 
-        return tf_checkpoint.read_model(filename, tf_checkpoint.locate(filename))
+    location = tf_checkpoint.locate(filename)
+    if location is not None:
+        return tf_checkpoint.read_model(filename, location)
+    kind = sniff(filename)
     archive = None
     if kind == "zip":
         from .containers.keras_zip import KerasArchive  # zipfile only when needed

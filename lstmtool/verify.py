@@ -133,11 +133,8 @@ def verify_file(filename, tolerance=None, seed=0) -> dict:
                                  "(its SavedModel directory, .h5 or .keras)")
             raise UsageError(f"{filename}: weights only (no model config): verify needs a full model")
         k, which = import_keras(model.keras_major)
-        target = filename
-        if model.format == "tf-savedmodel":  # tf-keras loads the directory, whichever path named it
-            from .containers.tf_checkpoint import locate
-
-            target = locate(filename).savedmodel
+        # tf-keras loads a SavedModel's directory, whichever of its paths named it
+        target = model.store.location.savedmodel if model.format == "tf-savedmodel" else filename
         try:
             kmodel = k.models.load_model(target, compile=False, safe_mode=True) if model.keras_major == 3 \
                 else k.models.load_model(target, compile=False)

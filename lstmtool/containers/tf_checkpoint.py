@@ -105,6 +105,7 @@ class BundleStore:
 
     def __init__(self, bundle: tf_bundle.Bundle, name: str):
         self.bundle, self.name, self.archive = bundle, name, None
+        self.location = None  # where the bundle is (and its SavedModel directory)
         self.raw_config = None  # {"class_name", "config"} from keras_metadata.pb, tuples as lists
         self.nodes, self.layer_nodes = [], {}  # object graph; lstmtool layer path -> node id
 
@@ -186,6 +187,7 @@ def read_model(filename: str, loc: Location):
 
     bundle = open_bundle(loc, filename)
     store = BundleStore(bundle, filename)
+    store.location = loc
     try:
         metadata = read_metadata(loc, filename)
         nodes = graph(bundle, filename)
