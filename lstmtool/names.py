@@ -49,10 +49,11 @@ def expand_models(patterns) -> list:
     return out
 
 
-def check_patterns_matched(patterns, paths, what="layer"):
-    """A --layer pattern that matches nothing is a usage error, not silence."""
+def check_patterns_matched(patterns, paths, what="layer", given_as="--layer"):
+    """A layer pattern that matches nothing is a usage error, not silence. `given_as`
+    names how the user gave it (--layer, or LAYER for a positional argument)."""
     from .errors import UsageError
 
     for pat in patterns:
         if not any(matches(p, [pat]) for p in paths):
-            raise UsageError(f"no {what} matches --layer {pat!r}{suggest(pat, list(dict.fromkeys(paths)))}")
+            raise UsageError(f"no {what} matches {given_as} {pat!r}{suggest(pat, list(dict.fromkeys(paths)))}")

@@ -76,7 +76,7 @@ def _selected(model, patterns):
 
     cells = [c for c in model.cells if matches(c.path, patterns)]
     if patterns:
-        check_patterns_matched(patterns, [c.path for c in model.cells], "cell")
+        check_patterns_matched(patterns, [c.path for c in model.cells], "cell", given_as="LAYER")
     if not cells:
         raise UsageError(f"{model.filename}: no recurrent cell to plot")
     return cells

@@ -161,3 +161,10 @@ def test_a_closed_output_pipe_ends_quietly():
     p.stdout.close()  # the reader is gone before the first line is written
     err = p.stderr.read().decode()
     assert p.wait() == 141 and "error" not in err and "Traceback" not in err
+
+
+def test_typos_get_the_nearest_names(tmp_path):
+    r = run_cli("dif", SRC, SRC)
+    assert r.exit_code == 2 and "did you mean 'diff'" in r.stderr
+    r = run_cli("plot", SRC, "lsmt", "-o", tmp_path / "x.png")
+    assert r.exit_code == 2 and "LAYER 'lsmt'" in r.stderr and "'lstm'" in r.stderr

@@ -28,6 +28,16 @@ class Group(click.Group):
     def list_commands(self, ctx):
         return sorted(set(super().list_commands(ctx)) | set(LAZY))
 
+    def resolve_command(self, ctx, args):
+        """An unknown command gets the nearest names (`lstmtool dif` -> diff)."""
+        if args and not args[0].startswith("-") and self.get_command(ctx, args[0]) is None:
+            import difflib
+
+            close = difflib.get_close_matches(args[0], self.list_commands(ctx), n=3, cutoff=0.6)
+            if close:
+                ctx.fail(f"No such command {args[0]!r}; did you mean {', '.join(repr(c) for c in close)}?")
+        return super().resolve_command(ctx, args)
+
     def get_command(self, ctx, name):
         if name in LAZY and name not in self.commands:
             import importlib
