@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from . import upgrade_table as T
 from .config import MODEL_CLASSES
 from .errors import ModelError
+from .upgrade_objects import Untranslatable, activation, translate_value
 
 RECURRENT = {"LSTM", "GRU", "SimpleRNN", "ConvLSTM1D", "ConvLSTM2D", "ConvLSTM3D"}
 CELLS = {"LSTMCell", "GRUCell", "SimpleRNNCell"}
@@ -158,13 +159,26 @@ def _layer(d, path, ctx, depth):
     cls0 = d.get("class_name", "?")
     if cls0 in T.REFUSED:
         raise Refused(f"layer {path!r}: {T.REFUSED[cls0]}")
+    if cls0 in T.REMOVED_CLASSES:
+        raise Refused(f"layer {path!r}: {T.REMOVED_CLASSES[cls0]}; nothing written")
     cfg = copy.deepcopy(d.get("config") or {})
     cls = T.CLASS_RENAMES.get(cls0, cls0)
     cls = T.CELL_RENAMES.get(cls, cls)
     step = Step(path, cls0, cls)
-    if cls not in T.ACCEPTED:
-        raise Refused(f"layer {path!r}: class {cls0} is not in lstmtool's translation table "
-                      "(a custom or unsupported layer); nothing written")
+    if cls0 == "Merge":
+        cls = step.class_to = _merge(cfg, path, step)
+    elif cls0 in T.REPLACED_CLASSES:
+        cls, renames, fixed = T.REPLACED_CLASSES[cls0]
+        step.class_to = cls
+        for old, new in renames.items():
+            if old in cfg:
+                cfg[new] = cfg.pop(old)
+        cfg.update(fixed)
+        step.changes.append(f"{cls0} -> {cls}({', '.join(f'{k}=...' for k in renames.values())}): "
+                            "the same function in Keras 3")
+    if T.accepted(cls) is None:
+        raise Refused(f"layer {path!r}: class {cls0} is not a Keras 3 built-in layer nor in lstmtool's "
+                      "translation table (a custom layer?); nothing written")
     _rename_keys(cls, cfg, step)
     if cls0 in T.CELL_RENAMES:
         cfg.update({"activation": "tanh", "recurrent_activation": "sigmoid"})
@@ -185,6 +199,16 @@ def _layer(d, path, ctx, depth):
         elif cls == "Bidirectional":  # Keras builds the backward half from the forward config
             ctx.steps += [Step(s.path.replace(inner_path, f"{path}/backward", 1), s.class_from, s.class_to,
                                list(s.changes), s.scaled) for s in ctx.steps[first:]]
+            inner = cfg["layer"]["config"]
+            if inner.get("go_backwards"):
+                # Keras 1/2 flip the forward half's go_backwards for the backward half; Keras 3
+                # always sets True, so it must be told the backward half explicitly
+                back = copy.deepcopy(cfg["layer"])
+                back["config"]["go_backwards"] = False
+                back["config"]["name"] = "backward_" + str(inner.get("name", "layer"))
+                cfg["backward_layer"] = back
+                step.changes.append("inner layer has go_backwards=True: backward_layer written explicitly "
+                                    "(go_backwards=False), as Keras 1/2 built it")
     if cls == "RNN":
         cfg["cell"] = _rnn_cell(cfg.get("cell"), path, ctx, depth)
     if cls == "StackedRNNCells":
@@ -257,7 +281,10 @@ def _check_activations(cls, cfg, path):
     for key in ("activation", "recurrent_activation"):
         value = cfg.get(key)
         if isinstance(value, dict):
-            raise Refused(f"layer {path!r}: {key} is a serialized function, not a named activation")
+            try:
+                value = cfg[key] = activation(value, key)
+            except Untranslatable as e:
+                raise Refused(f"layer {path!r}: {e}") from None
         if value == "gelu":
             raise Refused(f"layer {path!r}: gelu is exact in Keras 2 but approximate by default in Keras 3")
         if value == "hard_sigmoid" and not (key == "recurrent_activation" and cls in GATED):
@@ -266,15 +293,38 @@ def _check_activations(cls, cfg, path):
 
 
 def _keep_accepted(cls, cfg, step, path):
-    accepted = T.ACCEPTED[cls] | T.BASE_KEYS
+    accepted = T.accepted(cls)
     for key in list(cfg):
+        if key in T.DROPPED_KEYS and (key not in accepted or key in ("weights", "input_length")):
+            value = cfg.pop(key)
+            if value not in (None, False, [], {}):
+                step.changes.append(f"dropped {key} ({T.DROPPED_KEYS[key]})")
+            continue
         if key in accepted:
+            try:
+                cfg[key] = translate_value(key, cfg[key], step.changes)
+            except Untranslatable as e:
+                raise Refused(f"layer {path!r}: {e}; nothing written") from None
             continue
         value = cfg.pop(key)
-        if key in T.DROPPED_KEYS:
-            step.changes.append(f"dropped {key}")
-        elif value in (None, False, [], {}):
+        if value in (None, False, [], {}):
             step.changes.append(f"dropped {key} (unset)")
         else:
             raise Refused(f"layer {path!r}: {cls} setting {key}={value!r} is not in lstmtool's translation "
                           "table; nothing written")
+
+
+def _merge(cfg, path, step):
+    """Keras 1 `merge([...], mode=...)`: a built-in mode becomes its Keras 3 layer."""
+    mode = cfg.pop("mode", "sum")
+    if cfg.pop("mode_type", "raw") != "raw" or mode not in T.MERGE_MODES:
+        raise Refused(f"layer {path!r}: Keras 1 Merge with mode {mode!r} (a function or dot/cos) has no "
+                      "Keras 3 layer lstmtool can write exactly; nothing written")
+    cls = T.MERGE_MODES[mode]
+    axis = cfg.pop("concat_axis", -1)
+    for key in ("dot_axes", "output_shape"):
+        cfg.pop(key, None)
+    if cls == "Concatenate":
+        cfg["axis"] = axis
+    step.changes.append(f"Merge(mode={mode!r}) -> {cls}")
+    return cls

@@ -2,8 +2,10 @@
 
 Sources: keras 2.x `keras/legacy/interfaces.py` (Keras 1 argument names), the
 constructors of keras 3.15 (which keys each class accepts; listed by
-`fixtures/keras3_signatures.py`), and ../shared/reference/keras3-migration.md.
+`scripts/keras3_schema.py`, which writes keras3_schema.py), and
+../shared/reference/keras3-migration.md.
 """
+from .keras3_schema import SCHEMA
 
 # Keras 1 class names -> Keras 2/3.
 CLASS_RENAMES = {
@@ -39,71 +41,85 @@ VALUE_RENAMES = {
 FORGET_BIAS_INIT = "forget_bias_init"
 
 # Keys Keras 3 refuses and that change nothing a loaded model computes, dropped
-# wherever they appear (the plan lists them). `time_major=True` is refused instead.
+# wherever they appear (the plan lists each with its reason). `time_major=True`
+# is refused instead.
 DROPPED_KEYS = {
-    "time_major", "implementation", "consume_less", "input_dtype", "input_length", "input_dim",
-    "batch_input_shape", "batch_size", "stateful_metrics", "dynamic", "zero_output_for_mask",
-    "cell_type", "ragged", "sparse", "initial_weights", "weights", "name_scope",
+    "time_major": "False: Keras 3 layers are batch-major, as this one was",
+    "implementation": "a speed/memory choice of Keras 2; the result is the same",
+    "consume_less": "a speed/memory choice of Keras 1; the result is the same",
+    "input_dtype": "the input's dtype, carried by the InputLayer",
+    "input_length": "the input's length, carried by the InputLayer",
+    "input_dim": "the input's width, carried by the InputLayer",
+    "batch_input_shape": "the input's shape, carried by the InputLayer",
+    "batch_size": "the input's batch size, carried by the InputLayer",
+    "stateful_metrics": "a training setting",
+    "dynamic": "a tf.keras execution hint",
+    "zero_output_for_mask": "Keras 3 outputs zeros for masked steps when returning sequences, as tf.keras did",
+    "cell_type": "an annotation", "ragged": "an input property", "sparse": "an input property",
+    "initial_weights": "the weights come from the file", "weights": "the weights come from the file",
+    "name_scope": "a TF graph-naming hint",
+    "output_shape_type": "Keras 1 Merge bookkeeping", "output_mask_type": "Keras 1 Merge bookkeeping",
+    "output_mask": "Keras 1 Merge bookkeeping (null for built-in modes)",
+    "arguments": "Keras 1 Merge bookkeeping", "node_indices": "Keras 1 Merge bookkeeping",
+    "tensor_indices": "Keras 1 Merge bookkeeping",
 }
 
-# Keys every Keras 3 layer accepts (keras.layers.Layer.__init__).
-BASE_KEYS = {"name", "trainable", "dtype", "autocast", "activity_regularizer"}
+# Keys every Keras 3 layer accepts (keras.layers.Layer.__init__), from Keras 3 itself.
+BASE_KEYS = set(SCHEMA["layer_base_args"])
 
-_RNN_LAYER = {"return_sequences", "return_state", "go_backwards", "stateful", "unroll", "dropout",
-              "recurrent_dropout", "seed", "units", "activation", "use_bias", "kernel_initializer",
-              "recurrent_initializer", "bias_initializer", "kernel_regularizer", "recurrent_regularizer",
-              "bias_regularizer", "kernel_constraint", "recurrent_constraint", "bias_constraint"}
-_CONV_LSTM = (_RNN_LAYER - {"units", "unroll"}) | {
-    "filters", "kernel_size", "strides", "padding", "data_format", "dilation_rate",
-    "recurrent_activation", "unit_forget_bias"}
-_POOL = {"pool_size", "strides", "padding", "data_format"}
-_CONV = {"filters", "kernel_size", "strides", "padding", "data_format", "dilation_rate", "groups", "activation",
-         "use_bias", "kernel_initializer", "bias_initializer", "kernel_regularizer", "bias_regularizer",
-         "kernel_constraint", "bias_constraint"}
 
-# Class -> keys its Keras 3 constructor accepts besides BASE_KEYS. A class missing
-# here is refused by `upgrade` (named in the message): nothing unknown is guessed.
-ACCEPTED = {
-    "LSTM": _RNN_LAYER | {"recurrent_activation", "unit_forget_bias", "use_cudnn"},
-    "GRU": _RNN_LAYER | {"recurrent_activation", "reset_after", "use_cudnn"},
-    "SimpleRNN": _RNN_LAYER,
-    "ConvLSTM1D": _CONV_LSTM, "ConvLSTM2D": _CONV_LSTM, "ConvLSTM3D": _CONV_LSTM,
-    "LSTMCell": _RNN_LAYER - {"return_sequences", "return_state", "go_backwards", "stateful", "unroll"}
-    | {"recurrent_activation", "unit_forget_bias"},
-    "GRUCell": _RNN_LAYER - {"return_sequences", "return_state", "go_backwards", "stateful", "unroll"}
-    | {"recurrent_activation", "reset_after"},
-    "SimpleRNNCell": _RNN_LAYER - {"return_sequences", "return_state", "go_backwards", "stateful", "unroll"},
-    "RNN": {"cell", "return_sequences", "return_state", "go_backwards", "stateful", "unroll"},
-    "StackedRNNCells": {"cells"},
-    "Bidirectional": {"layer", "merge_mode", "backward_layer"},
-    "TimeDistributed": {"layer"},
-    "InputLayer": {"batch_shape", "dtype", "sparse", "ragged", "name", "optional"},
-    "Embedding": {"input_dim", "output_dim", "embeddings_initializer", "embeddings_regularizer",
-                  "embeddings_constraint", "mask_zero"},
-    "Dense": {"units", "activation", "use_bias", "kernel_initializer", "bias_initializer", "kernel_regularizer",
-              "bias_regularizer", "kernel_constraint", "bias_constraint"},
-    "Conv1D": _CONV, "Conv2D": _CONV, "Conv3D": _CONV,
-    "MaxPooling1D": _POOL, "MaxPooling2D": _POOL, "MaxPooling3D": _POOL,
-    "AveragePooling1D": _POOL, "AveragePooling2D": _POOL, "AveragePooling3D": _POOL,
-    "GlobalMaxPooling3D": {"data_format", "keepdims"}, "GlobalAveragePooling3D": {"data_format", "keepdims"},
-    "GlobalMaxPooling1D": {"data_format", "keepdims"}, "GlobalAveragePooling1D": {"data_format", "keepdims"},
-    "GlobalMaxPooling2D": {"data_format", "keepdims"}, "GlobalAveragePooling2D": {"data_format", "keepdims"},
-    "Dropout": {"rate", "noise_shape", "seed"}, "SpatialDropout1D": {"rate", "seed"},
-    "GaussianNoise": {"stddev", "seed"},
-    "BatchNormalization": {"axis", "momentum", "epsilon", "center", "scale", "beta_initializer",
-                           "gamma_initializer", "moving_mean_initializer", "moving_variance_initializer",
-                           "beta_regularizer", "gamma_regularizer", "beta_constraint", "gamma_constraint"},
-    "LayerNormalization": {"axis", "epsilon", "center", "scale", "beta_initializer", "gamma_initializer",
-                           "beta_regularizer", "gamma_regularizer", "beta_constraint", "gamma_constraint"},
-    "Activation": {"activation"}, "Flatten": {"data_format"}, "Reshape": {"target_shape"},
-    "Masking": {"mask_value"}, "RepeatVector": {"n"}, "Permute": {"dims"},
-    "Concatenate": {"axis"}, "Add": set(), "Multiply": set(), "Average": set(), "Maximum": set(),
-    "Subtract": set(), "Dot": {"axes", "normalize"},
-    "ZeroPadding1D": {"padding", "data_format"}, "UpSampling1D": {"size"}, "Cropping1D": {"cropping"},
-    "LeakyReLU": {"negative_slope"},
+def accepted(cls: str):
+    """The keys Keras 3's `cls` takes, or None for a class Keras 3 does not have."""
+    entry = SCHEMA["layers"].get(cls)
+    return None if entry is None else set(entry["args"]) | BASE_KEYS
+
+
+# Keras 2 classes Keras 3 dropped, with their exact Keras 3 form: (class, key renames, fixed keys).
+# ThresholdedReLU: x if x > theta else 0 == Keras 3 ReLU(threshold=theta), which computes
+# `where(x > threshold, x, 0)` (keras/src/activations/activations.py).
+REPLACED_CLASSES = {
+    "ThresholdedReLU": ("ReLU", {"theta": "threshold"}, {"negative_slope": 0.0, "max_value": None}),
 }
+# Keras 1's Merge layer by mode: the Keras 3 class.
+MERGE_MODES = {"concat": "Concatenate", "sum": "Add", "mul": "Multiply", "ave": "Average", "max": "Maximum"}
+# Classes Keras 3 no longer has and that have no exact replacement.
+REMOVED_CLASSES = {
+    "LocallyConnected1D": "Keras 3 has no LocallyConnected layers (removed in Keras 2.12)",
+    "LocallyConnected2D": "Keras 3 has no LocallyConnected layers (removed in Keras 2.12)",
+    "Highway": "Keras 1's Highway layer has no Keras 3 equivalent",
+    "MaxoutDense": "Keras 1's MaxoutDense layer has no Keras 3 equivalent",
+    "TimeDistributedDense": "Keras 1's TimeDistributedDense (write TimeDistributed(Dense) in the original code)",
+}
+
+# ---- nested objects (upgrade_objects.py) ----------------------------------------------
+# Activation names of older Kerases that Keras 3 spells otherwise.
+ACTIVATION_RENAMES = {"swish": "silu"}
+# Old class name -> (Keras 3 class, {old key: new key}), per kind; unlisted names are
+# taken as Keras 3 class names and checked against keras3_schema.
+OBJECT_RENAMES = {
+    "initializer": {"Zero": ("Zeros", {}), "One": ("Ones", {})},
+    "regularizer": {"L1L2Regularizer": ("L1L2", {}), "ActivityRegularizer": ("L1L2", {}),
+                    "WeightRegularizer": ("L1L2", {})},
+    "constraint": {"MaxNorm": ("MaxNorm", {"m": "max_value"}), "NonNeg": ("NonNeg", {}),
+                   "UnitNorm": ("UnitNorm", {}), "MinMaxNorm": ("MinMaxNorm", {})},
+}
+# Keys of old nested objects dropped, with why.
+OBJECT_DROPPED_KEYS = {"dtype": "Keras 3 initializers take the dtype from their layer"}
+# Values renamed inside nested objects: (class, key) -> {old: new}. Keras 2's
+# VarianceScaling 'normal' was a truncated normal (keras 2.2.3 initializers.py).
+OBJECT_VALUE_RENAMES = {("VarianceScaling", "distribution"): {"normal": "truncated_normal"}}
+# Keras 1 initializer names -> Keras 3 (class, config); Keras 1's 'uniform' and
+# 'normal' had scale 0.05 (keras 1.2.2 initializations.py).
+INITIALIZER_NAMES = {
+    "zero": ("Zeros", {}), "one": ("Ones", {}),
+    "uniform": ("RandomUniform", {"minval": -0.05, "maxval": 0.05}),
+    "normal": ("RandomNormal", {"mean": 0.0, "stddev": 0.05}),
+}
+CONSTRAINT_NAMES = {"maxnorm": "max_norm", "nonneg": "non_neg", "unitnorm": "unit_norm", "max_norm": "max_norm",
+                    "non_neg": "non_neg", "unit_norm": "unit_norm", "min_max_norm": "min_max_norm"}
+
 # Keras 2 argument names that Keras 3 renamed, per class.
-KERAS2_RENAMES = {"LeakyReLU": {"alpha": "negative_slope"}}
+KERAS2_RENAMES = {"LeakyReLU": {"alpha": "negative_slope"}, "PReLU": {"init": "alpha_initializer"}}
 
 # Keys tf.keras wrote as one-element lists where Keras 3 takes the element.
 UNWRAP_SINGLE = {"BatchNormalization": {"axis"}}
@@ -129,7 +145,6 @@ REFUSED = {
     "Lambda": "Lambda layers hold Python bytecode, which lstmtool never runs or copies",
     "TFOpLambda": "TF op layers hold TensorFlow functions Keras 3 cannot rebuild",
     "SlicingOpLambda": "TF op layers hold TensorFlow functions Keras 3 cannot rebuild",
-    "Merge": "the Keras 1 Merge layer (use Concatenate/Add/... in the original code)",
 }
 
 # Serialization module of each Keras 3 class (what Keras 3 writes in config.json).

@@ -93,8 +93,10 @@ def _infer_keras1(name, weights, roles, shape_of) -> list:
             class_name = "LSTM"
         elif gates >= set("zrh"):
             class_name = "GRU"
-        elif "U" in tensors:
-            class_name = "SimpleRNN"
+        elif "U" in tensors:  # SimpleRNN, or a consume_less='gpu' LSTM/GRU: U is (u, n*u)
+            shape = tuple(shape_of(tensors["U"]))
+            ratio = shape[1] // shape[0] if len(shape) == 2 and shape[0] else 1
+            class_name = {4: "LSTM", 3: "GRU"}.get(ratio, "SimpleRNN")
         else:
             continue  # Dense and friends: W and b only
         half = next((h for h in ("forward", "backward") if prefix.startswith(h)), None)
