@@ -29,6 +29,7 @@ from .errors import ModelError, UsageError
 from .reader import load
 from .translate import CELLS, RECURRENT, Refused, model_config
 
+CONVOLUTIONS = {"Conv1D": 1, "Conv2D": 2, "Conv3D": 3}  # spatial axes of each kernel
 RECURRENT_GATES = {"lstm": ("i", "f", "o"), "gru": ("z", "r")}  # the gates recurrent_activation drives
 KERAS3_VERSION = "3.0.0"  # the format written; any Keras 3 reads it
 
@@ -54,34 +55,57 @@ class UpgradePlan:
                 "layers": [asdict(s) for s in self.steps]}
 
 
-def upgrade(src, out, dry_run=False, force=False, layer_classes=None) -> UpgradePlan:
+def upgrade(src, out, dry_run=False, force=False, layer_classes=None, config=None, like=None,
+            hard_sigmoid=False, backend=None) -> UpgradePlan:
     """Plan (and unless `dry_run`, write) the Keras 3 version of `src` at `out`.
 
-    Weights-only inputs become a `.weights.h5`; `layer_classes` ({layer name: Keras 3
-    class name}) names the classes of layers their weights cannot tell (custom layers)."""
+    Weights-only inputs become a `.weights.h5`, or, given the architecture, a complete
+    `.keras`: `config` is the old `model.to_json()` file saved beside the weights, `like` a
+    Keras 3 `.keras` model those weights belong to (its layers paired with the file's by
+    name, else in order, as Keras' own `load_weights` pairs them). `hard_sigmoid` says the
+    weights-only file's code used Keras 1/2's hard_sigmoid for every gate (< 2.3's default).
+    `layer_classes` ({layer name: Keras 3 class name}) names the classes of layers their
+    weights cannot tell (custom layers). `backend` ("theano" or "tensorflow") says what a Keras 1
+    file, which does not record it, was trained with (convolution kernels depend on it)."""
     src, out = os.fspath(src), os.fspath(out)
+    if backend not in (None, "theano", "tensorflow"):
+        raise UsageError(f"--backend {backend!r}: theano or tensorflow")
+    if config is not None and like is not None:
+        raise UsageError("--config and --like both give the architecture: pass one")
     if not dry_run:
         _check_output(src, out, force)
-    with load(src) as model:
-        raw = _raw_config(model)
+    raw, layer_names, arch_major, notes = None, None, None, []
+    if config is not None:
+        raw = _read_json_config(os.fspath(config))
+        config_text = json.dumps(raw)
+    elif like is not None:
+        raw, layer_names, notes = _like(os.fspath(like), src)
+        config_text, arch_major = json.dumps(raw), 3
+    else:
+        config_text = None
+    with load(src, config_text=config_text, layer_names=layer_names) as model:
+        if raw is None:
+            raw = _raw_config(model)
         if model.incomplete:
             raise Refused(f"{src}: {model.incomplete[0].path} is incomplete in the file "
                           f"({model.incomplete[0].problem}); nothing written")
         if raw is None:
-            return _upgrade_weights(model, src, out, dry_run, layer_classes)
-        if not out.endswith(".keras"):
+            return _upgrade_weights(model, src, out, dry_run, layer_classes, hard_sigmoid)
+        if out and not out.endswith(".keras"):
             raise UsageError(f"{out}: a full model upgrades to a .keras file (Keras 3 loads nothing else)")
+        weights_major = model.keras_major if model.keras_major is not None else 2
         try:
-            k3, steps = model_config(raw, model.keras_major)
+            k3, steps = model_config(raw, arch_major or model.keras_major, weights_major=weights_major,
+                                     backend=backend or model.backend)
         except (TypeError, AttributeError, KeyError, IndexError, ValueError) as e:
             if isinstance(e, Refused):
                 raise
             raise Refused(f"{src}: model config is malformed ({type(e).__name__}: {e}); nothing written") from None
-        plan = UpgradePlan(src, out, model.format, model.keras_version or "unknown", steps)
+        plan = UpgradePlan(src, out, model.format, model.keras_version or "unknown", steps, notes)
         plan.notes.append("optimizer state and training config are not carried over (compile again to train)")
         if dry_run:
             return plan
-        source = _WeightSource(model, steps)
+        source = _WeightSource(model, steps, layer_names, backend)
         metadata = {"keras_version": KERAS3_VERSION, "date_saved": time.strftime("%Y-%m-%d@%H:%M:%S"),
                     "lstmtool": {"version": __version__, "upgraded_from": os.path.basename(src),
                                  "from_keras": plan.from_keras, "hard_sigmoid_scaled": plan.scaled,
@@ -94,16 +118,54 @@ def upgrade(src, out, dry_run=False, force=False, layer_classes=None) -> Upgrade
     return plan
 
 
-def _upgrade_weights(model, src, out, dry_run, layer_classes) -> UpgradePlan:
+def _read_json_config(path):
+    try:
+        with open(path, "rb") as fh:
+            raw = json.loads(fh.read(64 << 20).decode("utf-8"))
+    except FileNotFoundError:
+        raise UsageError(f"{path}: no such file") from None
+    except (OSError, UnicodeDecodeError, ValueError) as e:
+        raise ModelError(f"{path}: not a model.to_json() file ({type(e).__name__})") from None
+    if not isinstance(raw, dict) or "class_name" not in raw:
+        raise ModelError(f"{path}: not a model.to_json() file (no class_name at the top)")
+    return raw
+
+
+def _like(path, src):
+    """The config of Keras 3 model `path`, and {its layer: the weights file's layer} where names differ."""
+    with load(path) as arch:
+        if arch.format != "keras-zip" or not arch.store.archive.config_text:
+            raise UsageError(f"{path}: --like takes a Keras 3 .keras model (architecture and weights)")
+        raw = json.loads(arch.store.archive.config_text)
+        mine = [layer.path for layer in arch.layers if layer.n_weights]
+    with h5py.File(src, "r") as f:
+        theirs = [e.name for e in legacy_h5.read_layers(f, []) if e.weights]
+    if set(mine) == set(theirs):
+        return raw, None, []
+    if len(mine) != len(theirs):
+        raise Refused(f"{src}: {len(theirs)} layers with weights, but {path} has {len(mine)}: they do not "
+                      "belong together; nothing written")
+    pairs = dict(zip(mine, theirs))
+    return raw, pairs, [f"layers paired in order, as Keras' load_weights pairs them: "
+                        + ", ".join(f"{a}<-{b}" for a, b in pairs.items() if a != b)]
+
+
+def _upgrade_weights(model, src, out, dry_run, layer_classes, hard_sigmoid=False) -> UpgradePlan:
     """Weights-only inputs: a Keras 3 .weights.h5 for `model.load_weights` (layouts only)."""
     from . import weights_upgrade
 
-    if not out.endswith(".weights.h5"):
+    if out and not out.endswith(".weights.h5"):
         raise UsageError(f"{out}: {src} holds weights only; its upgrade is a Keras 3 weights file, "
                          "whose name Keras requires to end in .weights.h5")
     layers = weights_upgrade.plan_layers(model, layer_classes)
     plan = UpgradePlan(src, out, model.format, model.keras_version or "unknown", [step for step, _ in layers])
-    plan.notes.append(weights_upgrade.NOTE)
+    if hard_sigmoid:
+        for step in plan.steps:
+            if any(c.family in RECURRENT_GATES and (c.path == step.path or c.path.startswith(step.path + "/"))
+                   for c in model.cells):
+                step.scaled = True
+                step.changes.append("--hard-sigmoid: gates scaled by 1.2 for Keras 3's hard_sigmoid")
+    plan.notes.append(weights_upgrade.NOTE_SCALED if hard_sigmoid else weights_upgrade.NOTE)
     if not dry_run:
         source = _WeightSource(model, plan.steps)
         try:
@@ -196,11 +258,14 @@ def _emit(d, tree_path, lpath, tree: TreeWriter, source):
 class _WeightSource:
     """The source file's weights, by lstmtool layer path."""
 
-    def __init__(self, model, steps):
+    def __init__(self, model, steps, layer_names=None, backend=None):
         self.model = model
+        self.layer_names = layer_names or {}
+        self.backend = (backend or model.backend or "").lower() or None
         self.cells = {c.path: c for c in model.cells}
         self.classes = {s.path: s.class_from for s in steps}
-        self.scaled = {s.path for s in steps if s.scaled}  # translate decides; the weights follow
+        # translate decides which gates; the weights follow (--hard-sigmoid: the recurrent gates)
+        self.scaled = {s.path: set(s.scaled_gates) or "recurrent" for s in steps if s.scaled}
         store = model.store
         self.bundle = getattr(store, "bundle", None)
         if self.bundle is not None:  # TF SavedModel: arrays come from the bundle, CRC-checked
@@ -221,7 +286,9 @@ class _WeightSource:
         cell = self.cells.get(lpath)
         if cell is None:
             raise ModelError(f"{lpath}: the file's weights for this recurrent layer were not found")
-        scaled = RECURRENT_GATES.get(cell.family, ()) if lpath in self.scaled else ()
+        scaled = self.scaled.get(lpath, ())
+        if scaled == "recurrent":
+            scaled = RECURRENT_GATES.get(cell.family, ())
         if cell.layout == "keras" and not scaled:  # already Keras 3's fused tensors: copy them as stored
             roles = ("kernel", "recurrent_kernel", "bias") if cell.b else ("kernel", "recurrent_kernel")
             return [self._stored(cell.tensors[r].path) for r in roles]
@@ -246,7 +313,7 @@ class _WeightSource:
         if self.entries is None:
             return self._tree_arrays(tree_path)
         top, *inner = lpath.split("/")
-        entry = self.entries.get(top)
+        entry = self.entries.get(self.layer_names.get(top, top))
         weights = entry.weights if entry else []
         if inner:  # inside a nested model: the layer's weights are named after the layer itself
             weights = [w for w in weights if inner[-1] in components(w[0])]
@@ -255,19 +322,38 @@ class _WeightSource:
             if path is None:
                 raise Refused(f"layer {lpath!r}: weight {wname} is missing from the file; nothing written")
             arrays.append(self._stored(path))
-        if self.classes.get(lpath) in ("Convolution1D", "AtrousConvolution1D") and arrays \
-                and len(self.h5[weights[0][1]].shape) == 4:
-            if (self.model.backend or "").lower() == "theano":
-                raise Refused(f"layer {lpath!r}: a Theano-trained convolution (its kernels are flipped "
-                              "relative to TensorFlow's) is not converted")
-            kernel = self.h5[weights[0][1]][()]  # Keras 1 (TensorFlow ordering): (length, 1, in, filters)
-            if kernel.shape[1] != 1:
-                raise Refused(f"layer {lpath!r}: Keras 1 Theano-ordered convolution kernels are not converted")
-            arrays[0] = kernel[:, 0]
+        if cls in CONVOLUTIONS and arrays:
+            arrays[0] = self._conv_kernel(lpath, cls, weights[0][1])
         expected = T.WEIGHT_NAMES.get(cls)
         if expected and len(arrays) > len(expected):
             raise Refused(f"layer {lpath!r}: {len(arrays)} weights where {cls} has at most {len(expected)}")
+        if lpath in self.scaled:  # activation hard_sigmoid: z = xW + b scaled by 1.2
+            arrays = [self._scaled(a, path) for a, (_, path) in zip(arrays, weights)]
         return arrays
+
+    def _scaled(self, array, path):
+        values = array if isinstance(array, np.ndarray) else self.h5[path][()]
+        return (values.astype(np.float64) * T.HARD_SIGMOID_SCALE).astype(values.dtype)
+
+    def _conv_kernel(self, lpath, cls, path):
+        """Keras 3 convolves as TensorFlow does (cross-correlation); Theano's Keras 1/2 backend
+        computed a true convolution, so its kernels are Keras 3's flipped on the spatial axes.
+        Keras 1 also stored Conv1D kernels as (length, 1, in, filters)."""
+        kernel = None
+        rank = CONVOLUTIONS[cls]
+        if len(self.h5[path].shape) == rank + 3 and rank == 1:
+            kernel = self.h5[path][()]
+            if kernel.shape[1] != 1:
+                raise Refused(f"layer {lpath!r}: Keras 1 Theano-ordered convolution kernels are not converted")
+            kernel = kernel[:, 0]
+        backend = self.backend
+        if backend is None and self.model.keras_major == 1:
+            raise Refused(f"layer {lpath!r}: a Keras 1 file does not record its backend, and a convolution "
+                          "trained with Theano has flipped kernels: say which with --backend theano|tensorflow")
+        if backend == "theano":
+            kernel = self.h5[path][()] if kernel is None else kernel
+            kernel = np.ascontiguousarray(kernel[(slice(None, None, -1),) * rank])
+        return self._stored(path) if kernel is None else kernel
 
     def _stored(self, path):
         try:

@@ -118,8 +118,12 @@ def keras_major(version):
     return int(m[1]) if m else None
 
 
-def load(filename: str) -> Model:
-    """Open a Keras model or weights file. Use the result as a context manager."""
+def load(filename: str, config_text=None, layer_names=None) -> Model:
+    """Open a Keras model or weights file. Use the result as a context manager.
+
+    `config_text` (a legacy HDF5 file only) is the model config to read it by, for weights-only
+    files saved beside `model.to_json()`; `layer_names` ({config name: the file's layer name})
+    pairs a config's layers with differently named ones in the file."""
     filename = os.fspath(filename)
     from .containers import tf_checkpoint
 
@@ -141,7 +145,7 @@ def load(filename: str) -> Model:
     try:
         with watchdog.deadline(f"{filename}: reading its metadata does not finish: damaged HDF5 structure"), \
                 watchdog.memory_cap():
-            return _read(filename, store, archive)
+            return _read(filename, store, archive, config_text, layer_names or {})
     except MemoryError:
         store.close()
         raise ModelError(f"{filename}: damaged HDF5 file (its metadata declares sizes far beyond the file)") from None
@@ -157,7 +161,7 @@ def load(filename: str) -> Model:
         raise
 
 
-def _read(filename, store, archive) -> Model:
+def _read(filename, store, archive, config_text=None, layer_names=None) -> Model:
     f, warnings = store.h5, []
     datasets = scan(f)
     if archive is not None:
@@ -168,16 +172,20 @@ def _read(filename, store, archive) -> Model:
         if not isinstance(version, (str, type(None))):
             version = str(version)
         found, layers = _from_tree(f, spec), _spec_layers(spec, datasets)
+    elif config_text is not None and not legacy_h5.is_legacy(f):
+        raise UsageError(f"{filename}: a config can be given only for a legacy Keras .h5 weights file")
     elif keras3_tree.is_keras3_tree(f):
         fmt, version, backend, spec = "keras3-weights", None, None, None
         found, layers = keras3_tree.infer(keras3_tree.Tree(f)), []
         warnings.append("no config in a .weights.h5 file: cell classes inferred from tensor shapes")
     elif legacy_h5.is_legacy(f):
-        spec = _parse(f.attrs.get("model_config"), filename)
+        spec = _parse(f.attrs.get("model_config") if config_text is None else config_text, filename)
         fmt = "legacy-h5" if "model_weights" in f else "legacy-h5-weights"
         version, backend = legacy_h5.attr_text(f, "keras_version"), legacy_h5.attr_text(f, "backend")
+        if config_text is not None and version is None:
+            version = _json_version(config_text)
         entries = legacy_h5.read_layers(f, warnings)
-        found, layers = _from_legacy(f, spec, entries)
+        found, layers = _from_legacy(f, spec, entries, layer_names or {})
     else:
         raise ModelError(f"{filename}: HDF5 file but not a Keras model (no layer_names, model_weights or layers)")
 
@@ -271,8 +279,19 @@ def _from_tree(f, spec) -> list:
     return keras3_tree.locate(tree, spec, "" if spec.is_model else spec.name)
 
 
-def _from_legacy(f, spec, entries):
+def _json_version(config_text):
+    try:
+        value = json.loads(config_text).get("keras_version")
+    except (ValueError, AttributeError):
+        return None
+    return value if isinstance(value, str) else None
+
+
+def _from_legacy(f, spec, entries, layer_names=None):
     by_name = {e.name: e for e in entries}
+    for config_name, file_name in (layer_names or {}).items():
+        if file_name in by_name:
+            by_name[config_name] = by_name[file_name]
     shape_of = lambda p: getattr(f[p], "shape", ())  # noqa: E731  (a group where a weight belongs: no shape)
     if spec is None:
         from .containers.infer import infer_legacy_layer

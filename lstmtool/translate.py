@@ -12,11 +12,13 @@ from dataclasses import dataclass, field
 from . import upgrade_table as T
 from .config import MODEL_CLASSES
 from .errors import ModelError
-from .upgrade_objects import Untranslatable, activation, translate_value
+from .upgrade_objects import DROP, Untranslatable, activation, translate_value
 
 RECURRENT = {"LSTM", "GRU", "SimpleRNN", "ConvLSTM1D", "ConvLSTM2D", "ConvLSTM3D"}
 CELLS = {"LSTMCell", "GRUCell", "SimpleRNNCell"}
 GATED = {"LSTM", "GRU", "LSTMCell", "GRUCell", "ConvLSTM1D", "ConvLSTM2D", "ConvLSTM3D"}
+SCALABLE = {"Dense", "Conv1D", "Conv2D", "Conv3D"}  # z = x W + b: hard_sigmoid(z) kept exact by scaling W, b
+SIGMOID_GATES = {"LSTM": ("i", "f", "o"), "GRU": ("z", "r")}  # the gates recurrent_activation drives
 MAX_DEPTH = 64
 
 
@@ -31,16 +33,20 @@ class Step:
     class_to: str
     changes: list = field(default_factory=list)
     scaled: bool = False  # hard_sigmoid kept exact by scaling the gates by 1.2
+    scaled_gates: list = field(default_factory=list)  # which: i, f, o / z, r, and h where activation is it
 
 
 @dataclass
 class Context:
-    keras_major: int
+    keras_major: int  # of the config
+    weights_major: int  # of the weights: Keras 1/2 weights mean 0.2x+0.5 where a config says hard_sigmoid
     steps: list = field(default_factory=list)
+    backend: str = None
 
 
-def model_config(raw: dict, keras_major) -> tuple:
-    ctx = Context(keras_major or 2)
+def model_config(raw: dict, keras_major, weights_major=None, backend=None) -> tuple:
+    """`backend`: what the weights were trained with ("theano" changes padding rules)."""
+    ctx = Context(keras_major or 2, weights_major or keras_major or 2, backend=(backend or "").lower() or None)
     cls = raw.get("class_name")
     if cls not in MODEL_CLASSES:
         raise Refused(f"the file's top-level object is a {cls}, not a model")
@@ -189,7 +195,11 @@ def _layer(d, path, ctx, depth):
         raise Refused(f"layer {path!r}: time_major=True (Keras 3 has no time-major recurrent layers)")
     if cls in GATED | {"SimpleRNN", "SimpleRNNCell"}:
         _recurrent_settings(cls, cfg, step, ctx)
-    _check_activations(cls, cfg, path)
+    _check_activations(cls, cfg, path, ctx)
+    if cfg.get("activation") == "hard_sigmoid" and cls in SCALABLE and ctx.weights_major < 3:
+        step.scaled, step.scaled_gates = True, ["kernel", "bias"]  # hs2(z) = hs3(1.2 z): scale what makes z
+        step.changes.append("activation hard_sigmoid kept exact: kernel and bias scaled by 1.2 "
+                            "(Keras 3's x/6+0.5 of 1.2z is Keras 1/2's 0.2z+0.5)")
     if cls in ("Bidirectional", "TimeDistributed"):
         inner_path = f"{path}/forward" if cls == "Bidirectional" else path
         first = len(ctx.steps)
@@ -198,7 +208,7 @@ def _layer(d, path, ctx, depth):
             cfg["backward_layer"] = _layer(cfg["backward_layer"], f"{path}/backward", ctx, depth + 1)
         elif cls == "Bidirectional":  # Keras builds the backward half from the forward config
             ctx.steps += [Step(s.path.replace(inner_path, f"{path}/backward", 1), s.class_from, s.class_to,
-                               list(s.changes), s.scaled) for s in ctx.steps[first:]]
+                               list(s.changes), s.scaled, list(s.scaled_gates)) for s in ctx.steps[first:]]
             inner = cfg["layer"]["config"]
             if inner.get("go_backwards"):
                 # Keras 1/2 flip the forward half's go_backwards for the backward half; Keras 3
@@ -223,6 +233,7 @@ def _layer(d, path, ctx, depth):
         if isinstance(cfg.get(key), list) and len(cfg[key]) == 1:
             cfg[key] = cfg[key][0]
             step.changes.append(f"{key} [{cfg[key]}] -> {cfg[key]}")
+    _theano_padding(cls, cfg, path, ctx)
     _keep_accepted(cls, cfg, step, path)
     ctx.steps.append(step)
     return {"module": T.LAYER_MODULE, "class_name": cls, "config": cfg, "registered_name": None}
@@ -267,17 +278,26 @@ def _recurrent_settings(cls, cfg, step, ctx):
     if cls in ("GRU", "GRUCell") and "reset_after" not in cfg:
         cfg["reset_after"] = False  # Keras 1 and Keras 2 before 2.3 had no reset_after: it was False
         step.changes.append("reset_after=False stated (the file's Keras had no reset_after)")
-    if cls in GATED and ctx.keras_major < 3:
-        if "recurrent_activation" not in cfg:
+    if cls in GATED and ctx.weights_major < 3:
+        if "recurrent_activation" not in cfg and ctx.keras_major < 3:
             cfg["recurrent_activation"] = "hard_sigmoid"  # Keras 1: inner_activation defaulted to it
         if cfg.get("recurrent_activation") == "hard_sigmoid":
-            step.scaled = True
-            step.changes.append("hard_sigmoid kept exact: W, U, b of the gates using it scaled by 1.2")
+            step.scaled_gates += list(SIGMOID_GATES["LSTM" if "LSTM" in cls else "GRU"])
     if cls in ("SimpleRNN", "SimpleRNNCell"):
         cfg.pop("recurrent_activation", None)
+    if cfg.get("activation") == "hard_sigmoid" and ctx.weights_major < 3:
+        if cls.startswith(("LSTM", "ConvLSTM")):
+            raise Refused(f"layer {step.path!r}: activation=hard_sigmoid changed formula in Keras 3, and in an "
+                          "LSTM it also squashes the cell state, which no scaling of weights reaches; "
+                          "nothing written")
+        step.scaled_gates.append("h")  # GRU's candidate, SimpleRNN's output: its own W, U, b
+    if step.scaled_gates:
+        step.scaled = True
+        step.changes.append(f"hard_sigmoid kept exact: W, U, b of gates {','.join(step.scaled_gates)} "
+                            "scaled by 1.2 (Keras 3's x/6+0.5 of 1.2z is Keras 1/2's 0.2z+0.5)")
 
 
-def _check_activations(cls, cfg, path):
+def _check_activations(cls, cfg, path, ctx):
     for key in ("activation", "recurrent_activation"):
         value = cfg.get(key)
         if isinstance(value, dict):
@@ -287,7 +307,11 @@ def _check_activations(cls, cfg, path):
                 raise Refused(f"layer {path!r}: {e}") from None
         if value == "gelu":
             raise Refused(f"layer {path!r}: gelu is exact in Keras 2 but approximate by default in Keras 3")
-        if value == "hard_sigmoid" and not (key == "recurrent_activation" and cls in GATED):
+        if value == "hard_sigmoid" and ctx.weights_major < 3 and not (
+                key == "recurrent_activation" and cls in GATED
+                or key == "activation" and cls in SCALABLE
+                or key == "activation" and cls in ("GRU", "GRUCell", "SimpleRNN", "SimpleRNNCell", "LSTM",
+                                                   "LSTMCell", "ConvLSTM1D", "ConvLSTM2D", "ConvLSTM3D")):
             raise Refused(f"layer {path!r}: {key}=hard_sigmoid changed formula in Keras 3 and cannot be "
                           "kept exact here (only a gate's recurrent_activation can)")
 
@@ -303,15 +327,46 @@ def _keep_accepted(cls, cfg, step, path):
         if key in accepted:
             try:
                 cfg[key] = translate_value(key, cfg[key], step.changes)
+                if cfg[key] is DROP:
+                    del cfg[key]
             except Untranslatable as e:
                 raise Refused(f"layer {path!r}: {e}; nothing written") from None
             continue
         value = cfg.pop(key)
         if value in (None, False, [], {}):
             step.changes.append(f"dropped {key} (unset)")
+        elif key in T.UNUSED_INHERITED.get(cls, ()):
+            step.changes.append(f"dropped {key} (inherited by tf.keras' {cls}, never used by it)")
         else:
             raise Refused(f"layer {path!r}: {cls} setting {key}={value!r} is not in lstmtool's translation "
                           "table; nothing written")
+
+
+def _theano_padding(cls, cfg, path, ctx):
+    """Theano's Keras placed 'same' padding otherwise than TensorFlow (and Keras 3): pooling
+    windows start pool_size-1 steps early, and even convolution kernels are padded at both
+    ends (keras 2.3.1 theano_backend.pool2d and conv2d)."""
+    if cfg.get("padding") != "same" or ctx.weights_major >= 3 or ctx.backend == "tensorflow":
+        return
+    pooling = "Pooling" in cls and not cls.startswith("Global")
+    conv = cls in ("Conv1D", "Conv2D", "Conv3D")
+    if not (pooling or conv):
+        return
+    sizes = cfg.get("pool_size" if pooling else "kernel_size") or []
+    strides = cfg.get("strides") or [1]
+    sizes = sizes if isinstance(sizes, (list, tuple)) else [sizes]
+    strides = strides if isinstance(strides, (list, tuple)) else [strides]
+    if conv and all(k % 2 == 1 for k in sizes) and all(s == 1 for s in strides):
+        return  # odd kernels, stride 1: both pad (k-1)/2 at each end
+    what = "pooling" if pooling else "an even-sized or strided convolution"
+    if ctx.backend is None:
+        if ctx.weights_major == 1:
+            raise Refused(f"layer {path!r}: padding='same' in {what} was placed differently by Theano and "
+                          "TensorFlow, and a Keras 1 file does not record its backend: say which with "
+                          "--backend theano|tensorflow")
+        return
+    raise Refused(f"layer {path!r}: padding='same' in {what} trained with Theano: Theano placed the padding "
+                  "otherwise than Keras 3 (TensorFlow's rule), so no Keras 3 layer computes it; nothing written")
 
 
 def _merge(cfg, path, step):

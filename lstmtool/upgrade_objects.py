@@ -17,6 +17,9 @@ class Untranslatable(ModelError):
     """One nested object has no honest Keras 3 form (the caller names the layer)."""
 
 
+DROP = object()  # translate_value's answer for a key to leave out (Keras 3's default applies)
+
+
 KINDS = {  # config-key suffix -> (kind, Keras 3 module, schema table)
     "_initializer": ("initializer", "keras.initializers", SCHEMA["initializers"]),
     "_regularizer": ("regularizer", "keras.regularizers", SCHEMA["regularizers"]),
@@ -97,6 +100,10 @@ def _named(key, value, what, module, table, changes):
     if what == "initializer":
         if value in SCHEMA["initializer_names"]:
             return value
+        if value in T.UNREADABLE_INITIALIZERS:
+            changes.append(f"dropped {key}={value!r} ({T.UNREADABLE_INITIALIZERS[value]}); Keras 3's default "
+                           "applies, and only to weights created anew")
+            return DROP
         if value in T.INITIALIZER_NAMES:
             cls, cfg = T.INITIALIZER_NAMES[value]
             changes.append(f"{key}: {value!r} -> {cls}")

@@ -62,6 +62,14 @@ DROPPED_KEYS = {
     "output_mask": "Keras 1 Merge bookkeeping (null for built-in modes)",
     "arguments": "Keras 1 Merge bookkeeping", "node_indices": "Keras 1 Merge bookkeeping",
     "tensor_indices": "Keras 1 Merge bookkeeping",
+    # reached only where Keras 3's class does not take the key (keras3_schema says which)
+    "trainable": "this Keras 3 class takes no trainable flag (it has no weights)",
+    "autocast": "this Keras 3 class takes no autocast flag",
+}
+# Keys a class inherited in tf.keras but never used, where Keras 3's class does not take them.
+UNUSED_INHERITED = {
+    cls: {"kernel_initializer", "kernel_regularizer", "kernel_constraint"}
+    for cls in ("SeparableConv1D", "SeparableConv2D", "DepthwiseConv1D", "DepthwiseConv2D")
 }
 
 # Keys every Keras 3 layer accepts (keras.layers.Layer.__init__), from Keras 3 itself.
@@ -71,7 +79,7 @@ BASE_KEYS = set(SCHEMA["layer_base_args"])
 def accepted(cls: str):
     """The keys Keras 3's `cls` takes, or None for a class Keras 3 does not have."""
     entry = SCHEMA["layers"].get(cls)
-    return None if entry is None else set(entry["args"]) | BASE_KEYS
+    return None if entry is None else set(entry["args"])
 
 
 # Keras 2 classes Keras 3 dropped, with their exact Keras 3 form: (class, key renames, fixed keys).
@@ -115,6 +123,11 @@ INITIALIZER_NAMES = {
     "uniform": ("RandomUniform", {"minval": -0.05, "maxval": 0.05}),
     "normal": ("RandomNormal", {"mean": 0.0, "stddev": 0.05}),
 }
+# Initializer names an old Keras wrote but could not read back itself: the key is dropped (Keras 3's
+# default applies) and the plan says why. Initializers never change a loaded model's numbers.
+UNREADABLE_INITIALIZERS = {
+    "recurrent_identity": "Keras 2.3's LSTM/GRU replace Identity by a local function and save its name",
+}
 CONSTRAINT_NAMES = {"maxnorm": "max_norm", "nonneg": "non_neg", "unitnorm": "unit_norm", "max_norm": "max_norm",
                     "non_neg": "non_neg", "unit_norm": "unit_norm", "min_max_norm": "min_max_norm"}
 
@@ -144,6 +157,7 @@ HARD_SIGMOID_SCALE = 1.2
 REFUSED = {
     "Lambda": "Lambda layers hold Python bytecode, which lstmtool never runs or copies",
     "TFOpLambda": "TF op layers hold TensorFlow functions Keras 3 cannot rebuild",
+    "TensorFlowOpLayer": "TF op layers hold TensorFlow functions Keras 3 cannot rebuild",
     "SlicingOpLambda": "TF op layers hold TensorFlow functions Keras 3 cannot rebuild",
 }
 

@@ -21,8 +21,12 @@ CELL_CLASS = {"CuDNNLSTM": "LSTM", "CuDNNGRU": "GRU"}
 CONV_BY_RANK = {2: "Dense", 3: "Conv1D", 4: "Conv2D", 5: "Conv3D"}
 BN_ORDER = ("gamma", "beta", "moving_mean", "moving_variance")
 
-NOTE = ("weights only: layer classes were inferred from the stored tensors; activations are "
-        "whatever your Keras 3 code says (a Keras 2 hard_sigmoid now computes x/6+0.5)")
+NOTE = ("weights only: layer classes were inferred from the stored tensors; activations come from your "
+        "Keras 3 code, and Keras 3's hard_sigmoid is x/6+0.5: if the original used hard_sigmoid (Keras < 2.3's "
+        "default), pass --hard-sigmoid, or give the architecture (--config model.json or --like model.keras) "
+        "for a complete, exact .keras")
+NOTE_SCALED = ("weights only: gates scaled by 1.2, so a Keras 3 model built with recurrent_activation="
+               "'hard_sigmoid' computes what Keras 1/2's hard_sigmoid did (with sigmoid it would not)")
 
 
 def plan_layers(model, classes=None) -> list:

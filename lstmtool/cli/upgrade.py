@@ -10,13 +10,24 @@ from . import cli
 
 @cli.command()
 @click.argument("model", type=click.Path())
-@click.option("-o", "--output", "out", required=True, type=click.Path(), help="The Keras 3 .keras file to write.")
+@click.option("-o", "--output", "out", type=click.Path(),
+              help="The Keras 3 .keras (or .weights.h5) file to write; optional with --dry-run.")
+@click.option("--config", "config", type=click.Path(), metavar="MODEL.json",
+              help="Weights-only input: the old model.to_json() saved beside it; writes a complete .keras.")
+@click.option("--like", "like", type=click.Path(), metavar="ARCH.keras",
+              help="Weights-only input: a Keras 3 model these weights belong to; writes a complete .keras.")
+@click.option("--hard-sigmoid", "hard_sigmoid", is_flag=True,
+              help="Weights-only input, no architecture: the original gates used hard_sigmoid (Keras < 2.3's "
+                   "default); scale them so Keras 3's hard_sigmoid computes the same.")
+@click.option("--backend", type=click.Choice(["theano", "tensorflow"]),
+              help="What a Keras 1 file (which does not record it) was trained with; Theano's convolution "
+                   "kernels are flipped on conversion.")
 @click.option("--dry-run", is_flag=True, help="Print the plan (what changes per layer); write nothing.")
 @click.option("--force", is_flag=True, help="Replace OUT if it exists.")
 @click.option("--json", "as_json", is_flag=True, help="Print the plan / result as JSON (docs/json.md).")
 @click.option("--layer-class", "layer_classes", multiple=True, metavar="LAYER=CLASS",
               help="Weights-only inputs: the Keras 3 class of a layer its weights cannot tell (repeatable).")
-def upgrade(model, out, dry_run, force, as_json, layer_classes):
+def upgrade(model, out, config, like, hard_sigmoid, backend, dry_run, force, as_json, layer_classes):
     """Turn a legacy Keras model (Keras 1/2 .h5, tf-keras, CuDNN layers) into a Keras 3
     .keras file that loads in Keras 3 and computes what the original computed.
 
@@ -30,7 +41,8 @@ def upgrade(model, out, dry_run, force, as_json, layer_classes):
     \b
     Example:
         lstmtool upgrade old_model.h5 -o model.keras
-        lstmtool upgrade old_model.h5 -o model.keras --dry-run
+        lstmtool upgrade old_model.h5 --dry-run
+        lstmtool upgrade weights.h5 --config model.json -o model.keras
         lstmtool upgrade textgenrnn_weights.hdf5 -o tg.weights.h5 \\
             --layer-class attention=AttentionWeightedAverage
     """
@@ -43,13 +55,16 @@ def upgrade(model, out, dry_run, force, as_json, layer_classes):
         if not sep or not name or not cls:
             raise UsageError(f"--layer-class {item!r} is not LAYER=CLASS")
         classes[name] = cls
-    plan = run(model, out, dry_run=dry_run, force=force, layer_classes=classes)
+    if out is None and not dry_run:
+        raise UsageError("-o OUT is required (or --dry-run to see the plan)")
+    plan = run(model, out or "", dry_run=dry_run, force=force, layer_classes=classes, config=config, like=like,
+               hard_sigmoid=hard_sigmoid, backend=backend)
     if as_json:
         click.echo(json.dumps(plan.as_json(dry_run), indent=2))
         return
     from .textout import echo_lines
 
-    kind = "weights file" if out.endswith(".weights.h5") else ".keras"
+    kind = "weights file" if plan.from_format.endswith("weights") and not (config or like) else ".keras"
     lines = [f"{plan.source}: {plan.from_format}, Keras {plan.from_keras} -> Keras 3 {kind}"
              + ("  (dry run: nothing written)" if dry_run else "")]
     for step in plan.steps:

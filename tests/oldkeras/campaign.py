@@ -50,8 +50,9 @@ def inputs_of(io):
     return xs if len(xs) > 1 else xs[0]
 
 
-def judge_case(base, work, keras, upgrade_fn, forms=FORMS):
-    """{form: (verdict, detail)} for one case."""
+def judge_case(base, work, keras, upgrade_fn, forms=FORMS, backend=None):
+    """{form: (verdict, detail)} for one case. `backend`: what a Keras 1 case was written with
+    (Keras 1 does not record it; the user says it with --backend)."""
     from lstmtool.errors import LstmtoolError
 
     io = np.load(base + ".io.npz")
@@ -69,7 +70,7 @@ def judge_case(base, work, keras, upgrade_fn, forms=FORMS):
             verdicts[form] = ("skipped", "needs the full upgrade as its architecture")
             continue
         try:
-            upgrade_fn(src, out, force=True, **kw)
+            upgrade_fn(src, out, force=True, backend=backend, **kw)
         except LstmtoolError as e:
             verdicts[form] = ("REFUSED", str(e).replace(src, "<case>")[:300])
             continue
@@ -104,7 +105,9 @@ def judge(dirs, forms=FORMS, verbose=True):
             for io_path in sorted(glob.glob(os.path.join(d, "*.io.npz"))):
                 base = io_path[: -len(".io.npz")]
                 about = json.load(open(base + ".about.json"))
-                for form, (verdict, detail) in judge_case(base, work, keras, lstmtool.upgrade, forms).items():
+                backend = about.get("backend", "theano") if about["keras"].startswith("1.") else None
+                for form, (verdict, detail) in judge_case(base, work, keras, lstmtool.upgrade, forms,
+                                                          backend).items():
                     table[(about["keras"], form, verdict)] += 1
                     if verdict not in ("match", "skipped"):
                         problems.append((base, form, verdict, detail))

@@ -44,7 +44,7 @@ def has(cls, arg):
 class Case:
     def __init__(self, rng):
         self.rng = rng
-        self.about = {"keras": VERSION, "layers": []}
+        self.about = {"keras": VERSION, "backend": keras.backend.backend(), "layers": []}
 
     def pick(self, options, p=None):
         return options[self.rng.choice(len(options), p=p)]
