@@ -102,9 +102,18 @@ def trace(files, stat="mean", part="b", gate="f", patterns=(), progress=None) ->
         raise ValueError(f"unknown statistic {stat!r}")
     files = sorted(files, key=natural_key)
     rows, cells = [], []
+    from .errors import LstmtoolError
+
     for path in files:
         values = {}
-        with load(path) as m:
+        try:
+            m = load(path)
+        except LstmtoolError as e:  # one half-written checkpoint must not hide the others
+            rows.append({"file": path, "values": {}, "error": str(e)})
+            if progress:
+                progress(path)
+            continue
+        with m:
             for cell in m.cells:
                 if not matches(cell.path, patterns):
                     continue
@@ -119,4 +128,10 @@ def trace(files, stat="mean", part="b", gate="f", patterns=(), progress=None) ->
         rows.append({"file": path, "values": values})
         if progress:
             progress(path)
-    return {"stat": stat, "part": part, "gate": gate, "cells": cells, "rows": rows}
+    if not cells and not any("error" in r for r in rows):
+        from .errors import ModelError
+
+        raise ModelError(f"no recurrent cell in {len(files)} file(s) has {part}_{gate} "
+                         "(or every cell is incomplete); nothing to trace")
+    return {"stat": stat, "part": part, "gate": gate, "cells": cells, "rows": rows,
+            "errors": sum("error" in r for r in rows)}

@@ -117,7 +117,12 @@ def _plan(model_path, fn) -> Plan:
         return plan
 
 
-def _record(plan, cell, view, new):
+def _record(plan, cell, view, new, allow_nonfinite=False):
+    """`new` as the file will store it: a value past the dtype's range would be stored as inf."""
+    if not allow_nonfinite and not np.all(np.isfinite(np.asarray(new, dtype=np.float64))):
+        limit = np.finfo(np.dtype(view.dtype)).max
+        raise UsageError(f"{cell.path}:{view.part}_{view.gate}: the new values do not fit {view.dtype} (largest "
+                         f"finite {limit:.5g}), so they would be stored as inf; nothing written")
     before = view.numpy()
     plan.edits += view_edits(view, new)
     same = before.shape == np.shape(new) and before.tobytes() == np.asarray(new, dtype=before.dtype).tobytes()
@@ -153,8 +158,9 @@ def plan_set(model_path, target, value=None, npy=None, allow_nonfinite=False) ->
                                      f"{view.part}_{view.gate} needs shape {tuple(view.shape)} dtype {view.dtype}")
                 new = array
             else:
-                new = np.full(view.shape, value, dtype=view.dtype)
-            _record(plan, cell, view, new)
+                with np.errstate(over="ignore", invalid="ignore"):
+                    new = np.full(view.shape, value, dtype=view.dtype)
+            _record(plan, cell, view, new, allow_nonfinite)
 
     return _plan(model_path, fn)
 
@@ -165,7 +171,9 @@ def plan_scale(model_path, target, factor) -> Plan:
     def fn(model, plan):
         for cell, view in resolve_targets(model, target):
             old = view.numpy()
-            _record(plan, cell, view, (old * factor).astype(view.dtype))
+            with np.errstate(over="ignore", invalid="ignore"):
+                new = (old.astype(np.float64) * factor).astype(view.dtype)
+            _record(plan, cell, view, new, allow_nonfinite=not np.all(np.isfinite(old)))
 
     return _plan(model_path, fn)
 
@@ -184,7 +192,9 @@ def plan_forget_bias(model_path, value, patterns=()) -> Plan:
                 plan.skipped.append((cell.path, "no bias (use_bias=False)"))
             else:
                 view = cell.b["f"]
-                _record(plan, cell, view, np.full(view.shape, value, dtype=view.dtype))
+                with np.errstate(over="ignore", invalid="ignore"):
+                    new = np.full(view.shape, value, dtype=view.dtype)
+                _record(plan, cell, view, new)
         for inc in model.incomplete:
             if matches(inc.path, patterns):
                 plan.skipped.append((inc.path, f"incomplete in the file: {inc.problem}"))
@@ -268,22 +278,36 @@ def check_outputs(models, out, force=False) -> list:
         if loc is None and not os.path.exists(m):
             raise UsageError(f"{m}: no such file")
     if out is not None and tf[0] is not None:
+        refuse_special(out, directory_ok=tf[0].savedmodel is not None)
         taken = os.path.lexists(out) or (tf[0].savedmodel is None and os.path.lexists(out + ".index"))
+        same = os.path.realpath(out) == os.path.realpath(models[0])
         if taken and not force:
-            if os.path.realpath(out) == os.path.realpath(models[0]):
-                return [None]
-            raise UsageError(f"{out}: already exists; pass --force to replace it")
-        return [out]
+            raise UsageError(f"{out}: is the input itself; drop -o to edit in place, or pass --force" if same
+                             else f"{out}: already exists; pass --force to replace it")
+        return [None] if same else [out]
     if out is not None:
         if os.path.isdir(out) or out.endswith(os.sep):
             raise UsageError(f"{out}: -o takes a file name, not a directory")
+        refuse_special(out)
+        same = os.path.lexists(out) and os.path.realpath(out) == os.path.realpath(models[0])
         if os.path.lexists(out) and not force:
-            if os.path.realpath(out) == os.path.realpath(models[0]):
-                return [None]  # -o MODEL is an in-place edit
-            raise UsageError(f"{out}: already exists; pass --force to replace it")
+            raise UsageError(f"{out}: is the input itself; drop -o to edit in place, or pass --force" if same
+                             else f"{out}: already exists; pass --force to replace it")
+        if same:
+            return [None]  # -o MODEL --force is an in-place edit
         if os.path.islink(out):
             raise UsageError(f"{out}: is a symbolic link; lstmtool does not write through links given to -o")
     return [out] if out else [None] * len(models)
+
+
+def refuse_special(out, directory_ok=False):
+    """-o never replaces a device node, FIFO or socket (not even with --force: root could turn
+    /dev/full into a file)."""
+    from .writeback import special_kind
+
+    kind = special_kind(out, directory_ok)
+    if kind:
+        raise UsageError(f"{out}: is a {kind}, not a regular file; lstmtool writes only regular files")
 
 
 def check_writable(plan: Plan, out=None):

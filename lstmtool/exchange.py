@@ -94,6 +94,9 @@ def export_model(model_path, out_dir, patterns=(), fmt=None, layout="keras", for
     from .interchange import torch_layout
 
     torch_layout.ALLOW_MISMATCH = allow_activation_mismatch
+    from .edit import refuse_special
+
+    refuse_special(out_dir, directory_ok=True)
     fresh = not os.path.exists(out_dir)
     # A new directory is written under a temporary name and renamed when complete, so a
     # failed export leaves nothing behind (into an existing one, the files it wrote are removed).
@@ -280,6 +283,8 @@ def plan_import(model_path, source, layout=None, patterns=()) -> Plan:
                 raise UsageError(f"{path}: {view.part}_{view.gate} is {value.dtype} in the source and would lose "
                                  f"precision as the model's {view.dtype}; convert it first if that is intended")
             before = view.numpy()
-            plan.edits += view_edits(view, stored)
-            plan.changes.append(Change(path, f"{view.part}_{view.gate}", summary(before), summary(value)))
+            same = before.shape == stored.shape and before.tobytes() == stored.tobytes()
+            if not same:  # unchanged slices are not rewritten (and an unchanged file is left alone)
+                plan.edits += view_edits(view, stored)
+            plan.changes.append(Change(path, f"{view.part}_{view.gate}", summary(before), summary(value), not same))
     return plan

@@ -146,7 +146,7 @@ def _like(path, src):
         raise Refused(f"{src}: {len(theirs)} layers with weights, but {path} has {len(mine)}: they do not "
                       "belong together; nothing written")
     pairs = dict(zip(mine, theirs))
-    return raw, pairs, [f"layers paired in order, as Keras' load_weights pairs them: "
+    return raw, pairs, ["layers paired in order, as Keras' load_weights pairs them: "
                         + ", ".join(f"{a}<-{b}" for a, b in pairs.items() if a != b)]
 
 
@@ -177,8 +177,11 @@ def _upgrade_weights(model, src, out, dry_run, layer_classes, hard_sigmoid=False
 
 
 def _check_output(src, out, force):
+    from .edit import refuse_special
+
     if os.path.isdir(out) or out.endswith(os.sep):
         raise UsageError(f"{out}: -o takes a file name, not a directory")
+    refuse_special(out)
     if os.path.realpath(out) == os.path.realpath(src):
         raise UsageError(f"{out}: upgrade never replaces its input; choose another -o")
     if os.path.lexists(out) and not force:

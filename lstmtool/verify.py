@@ -5,7 +5,9 @@ tf-keras for Keras 2 files. Everything else in lstmtool reads files directly.
 """
 from __future__ import annotations
 
+import contextlib
 import os
+
 import numpy as np
 
 from . import reference
@@ -13,7 +15,35 @@ from .errors import ModelError, UsageError
 from .reader import load
 
 
+@contextlib.contextmanager
+def native_stderr_quiet():
+    """TensorFlow's C++ side logs to fd 2 at import and first use (oneDNN, CUDA, CPU
+    features), whatever TF_CPP_MIN_LOG_LEVEL says. Python errors still arrive as exceptions;
+    LSTMTOOL_DEBUG=1 shows everything."""
+    if os.environ.get("LSTMTOOL_DEBUG"):
+        yield
+        return
+    import sys
+
+    sys.stderr.flush()
+    saved = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        yield
+    finally:
+        sys.stderr.flush()
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
 def import_keras(major):
+    with native_stderr_quiet():
+        return _import_keras(major)
+
+
+def _import_keras(major):
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     if major == 3:
         try:
@@ -98,10 +128,14 @@ def keras_groups(kmodel, cells) -> dict:
 
 
 def compare_slices(layer, cells) -> float:
-    """ConvLSTM: no NumPy forward pass; compare every gate view with Keras' arrays."""
-    arrays = layer.get_weights()
+    """ConvLSTM: no NumPy forward pass; compare every gate view with Keras' arrays (a
+    Bidirectional's halves each with their own layer's)."""
     worst = 0.0
     for cell in cells:
+        owner = layer
+        if type(layer).__name__ == "Bidirectional":
+            owner = layer.backward_layer if cell.path.rsplit("/", 1)[-1] == "backward" else layer.forward_layer
+        arrays = owner.get_weights()
         kernel, rk = arrays[0], arrays[1]
         bias = arrays[2] if len(arrays) > 2 else None
         u = cell.units
@@ -124,8 +158,29 @@ def tolerance_for(cells, tolerance):
     return max(DEFAULT_TOLERANCE.get(c.W[c.gates[0]].dtype, 1e-5) for c in cells)
 
 
+def cpu_equivalent(k, layer, cells):
+    """CuDNNLSTM/CuDNNGRU run only on a GPU. On a CPU, Keras' own LSTM / GRU(reset_after=True)
+    computes the same, with the weights converted by Keras' own loader
+    (`preprocess_weights_for_loading`), not by lstmtool: the check stays independent."""
+    name = type(layer).__name__
+    if name not in ("CuDNNLSTM", "CuDNNGRU"):
+        return layer
+    from tf_keras.src.saving.legacy.hdf5_format import preprocess_weights_for_loading
+
+    cfg = layer.get_config()
+    common = {key: cfg[key] for key in ("units", "return_sequences", "return_state", "go_backwards", "stateful")
+              if key in cfg}
+    equivalent = (k.layers.LSTM(**common) if name == "CuDNNLSTM"
+                  else k.layers.GRU(reset_after=True, recurrent_activation="sigmoid", **common))
+    equivalent.build((None, None, cells[0].input_dim))
+    equivalent.set_weights(preprocess_weights_for_loading(equivalent, layer.get_weights()))
+    return equivalent
+
+
 def verify_file(filename, tolerance=None, seed=0) -> dict:
     """Per layer, max |Keras - NumPy reference|; tolerance defaults to 1e-5 (1e-2 for float16)."""
+    if tolerance is not None and not (np.isfinite(tolerance) and tolerance >= 0):
+        raise UsageError(f"--tolerance {tolerance}: a finite number >= 0")
     with load(filename) as model:
         if model.config is None:
             if model.format == "tf-checkpoint":
@@ -136,25 +191,33 @@ def verify_file(filename, tolerance=None, seed=0) -> dict:
         # tf-keras loads a SavedModel's directory, whichever of its paths named it
         target = model.store.location.savedmodel if model.format == "tf-savedmodel" else filename
         try:
-            kmodel = k.models.load_model(target, compile=False, safe_mode=True) if model.keras_major == 3 \
-                else k.models.load_model(target, compile=False)
+            with native_stderr_quiet():
+                kmodel = k.models.load_model(target, compile=False, safe_mode=True) if model.keras_major == 3 \
+                    else k.models.load_model(target, compile=False)
         except Exception as e:  # Keras' own refusal, reported in one line
             raise ModelError(f"{which} cannot load {filename}: {type(e).__name__}: {str(e).splitlines()[0]}") from None
         rng = np.random.default_rng(seed)
-        rows = []
-        for path, cells in keras_groups(kmodel, model.cells).items():
-            layer = find_layer(kmodel, path)
-            if cells[0].conv:
-                diff, what = compare_slices(layer, cells), "gate slices"
-            else:
-                x = rng.normal(0, 1, (3, 7, cells[0].input_dim)).astype(cells[0].W[cells[0].gates[0]].dtype)
-                y = layer(x)
-                got = numpy_output(layer, cells, x.astype(np.float64), model.keras_major)
-                expected = list(y)[:2] if isinstance(got, list) else first_output(y)
-                pairs = zip(got, expected) if isinstance(got, list) else [(got, expected)]
-                diff = max(float(np.max(np.abs(g - np.asarray(e)))) for g, e in pairs)
-                what = "forward pass"
-            tol = tolerance_for(cells, tolerance)
-            rows.append({"path": path, "what": what, "max_abs_diff": diff, "tolerance": tol, "ok": diff <= tol})
+        with native_stderr_quiet():
+            rows = _compare(k, kmodel, model, tolerance, rng)
     return {"file": filename, "keras": which, "layers": rows,
             "ok": all(r["ok"] for r in rows)}
+
+
+def _compare(k, kmodel, model, tolerance, rng):
+    rows = []
+    for path, cells in keras_groups(kmodel, model.cells).items():
+        layer = find_layer(kmodel, path)
+        layer = cpu_equivalent(k, layer, cells)
+        if cells[0].conv:
+            diff, what = compare_slices(layer, cells), "gate slices"
+        else:
+            x = rng.normal(0, 1, (3, 7, cells[0].input_dim)).astype(cells[0].W[cells[0].gates[0]].dtype)
+            y = layer(x)
+            got = numpy_output(layer, cells, x.astype(np.float64), model.keras_major)
+            expected = list(y)[:2] if isinstance(got, list) else first_output(y)
+            pairs = zip(got, expected) if isinstance(got, list) else [(got, expected)]
+            diff = max(float(np.max(np.abs(g - np.asarray(e)))) for g, e in pairs)
+            what = "forward pass"
+        tol = tolerance_for(cells, tolerance)
+        rows.append({"path": path, "what": what, "max_abs_diff": diff, "tolerance": tol, "ok": diff <= tol})
+    return rows

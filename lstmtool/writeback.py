@@ -156,6 +156,24 @@ def central_entry_offset(fh, member):
     raise WriteError(f"{member} not found in the zip central directory")
 
 
+def special_kind(path, directory_ok=False):
+    """What `path` is if it exists and is not a regular file (nor a directory, where one is
+    the output), else None. Links are judged by what they point to."""
+    import stat
+
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return None
+    if stat.S_ISREG(mode) or (directory_ok and stat.S_ISDIR(mode)):
+        return None
+    for test, name in ((stat.S_ISCHR, "character device"), (stat.S_ISBLK, "block device"),
+                       (stat.S_ISFIFO, "FIFO"), (stat.S_ISSOCK, "socket"), (stat.S_ISDIR, "directory")):
+        if test(mode):
+            return name
+    return "special file"
+
+
 def copy_file(src, dst):
     """Byte copy done by the kernel (copy_file_range) where it can, else by shutil."""
     with open(src, "rb") as fi, open(dst, "wb") as fo:

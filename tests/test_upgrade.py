@@ -5,6 +5,7 @@ each recurrent layer in it computes what lstmtool's NumPy reference computes fro
 *original* file with the original Keras' formulas (hard_sigmoid 0.2x+0.5 included),
 and where tf-keras loads the original, the whole model's outputs agree.
 """
+import io
 import glob
 import json
 import os
@@ -354,7 +355,9 @@ def test_keras1_convolution1d_sequential(keras3, tmp_path):
     assert float(np.max(np.abs(got - want))) <= 1e-5
 
 
-def test_theano_convolutions_are_refused(tmp_path):
+def test_theano_convolutions_are_flipped(tmp_path):
+    """Theano's Keras convolved (kernel flipped), TensorFlow and Keras 3 cross-correlate: the
+    kernel is written flipped on its spatial axis (real Theano files: tests/test_oldkeras.py)."""
     import shutil
 
     import h5py
@@ -363,5 +366,25 @@ def test_theano_convolutions_are_refused(tmp_path):
     shutil.copy(os.path.join(FIXTURES, "legacy", "keras1_conv1d_lstm.h5"), work)
     with h5py.File(work, "r+") as f:
         f.attrs["backend"] = b"theano"
+        name = [n for n in f["model_weights"] if "conv" in n.lower()][0]
+        group = f["model_weights"][name]
+        kernel = group[[k for k in group if k.endswith("_W")][0]][()]
     r = run_cli("upgrade", work, "-o", tmp_path / "o.keras")
-    assert r.exit_code == 1 and "Theano" in r.stderr and not (tmp_path / "o.keras").exists()
+    assert r.exit_code == 0, r.output
+    import zipfile
+
+    with zipfile.ZipFile(tmp_path / "o.keras") as z, h5py.File(io.BytesIO(z.read("model.weights.h5"))) as f:
+        stored = [f[k][()] for k in _datasets(f) if "conv" in k and k.endswith("vars/0")][0]
+    np.testing.assert_array_equal(stored, kernel[::-1, 0])
+    unknown = tmp_path / "unknown.h5"  # Keras 1 records no backend: the user must say which
+    shutil.copy(os.path.join(FIXTURES, "legacy", "keras1_conv1d_lstm.h5"), unknown)
+    with h5py.File(unknown, "r+") as f:
+        f.attrs.pop("backend", None)
+    r = run_cli("upgrade", unknown, "-o", tmp_path / "u.keras")
+    assert r.exit_code == 1 and "--backend" in r.stderr and not (tmp_path / "u.keras").exists()
+
+
+def _datasets(f):
+    names = []
+    f.visititems(lambda n, o: names.append(n) if hasattr(o, "shape") else None)
+    return names

@@ -10,6 +10,9 @@ from . import cli
 
 
 def _check_png(out, force):
+    from ..edit import refuse_special
+
+    refuse_special(out)
     if os.path.lexists(out) and not force:
         from ..errors import UsageError
 
@@ -61,8 +64,9 @@ def plot(model, layers, out, kind, gates, force, as_json):
 @click.option("--layer", "patterns", multiple=True, help="Only cells matching this glob (repeatable).")
 @click.option("--json", "as_json", is_flag=True, help="Print the comparison as JSON.")
 @click.option("--plot", "png", type=click.Path(dir_okay=False), help="Also draw max |delta| per gate to a PNG.")
+@click.option("--force", is_flag=True, help="Let --plot replace an existing PNG.")
 @click.pass_context
-def diff(ctx, a, b, patterns, as_json, png):
+def diff(ctx, a, b, patterns, as_json, png, force):
     """Compare the recurrent cells of two files, gate by gate (any two formats).
 
     Exit status as diff(1): 0 identical, 1 different, 2 trouble.
@@ -83,7 +87,7 @@ def diff(ctx, a, b, patterns, as_json, png):
     if png:
         from .. import pictures
 
-        _check_png(png, False)
+        _check_png(png, force)
         _draw(lambda d, fh: pictures.plot_diff(d, fh), png, data)
     if as_json:
         click.echo(json.dumps(data, indent=2))
@@ -121,7 +125,8 @@ def diff(ctx, a, b, patterns, as_json, png):
 @click.option("--json", "as_json", is_flag=True, help="Print rows as JSON.")
 @click.option("--csv", "as_csv", is_flag=True, help="Print rows as CSV.")
 @click.option("--plot", "png", type=click.Path(dir_okay=False), help="Also draw the series to a PNG.")
-def trace(checkpoints, stat, part, gate, patterns, as_json, as_csv, png):
+@click.option("--force", is_flag=True, help="Let --plot replace an existing PNG.")
+def trace(checkpoints, stat, part, gate, patterns, as_json, as_csv, png, force):
     """One statistic of one gate across many checkpoints, in natural file-name order.
 
     \b
@@ -152,10 +157,14 @@ def trace(checkpoints, stat, part, gate, patterns, as_json, as_csv, png):
     if png:
         from .. import pictures
 
-        _check_png(png, False)
+        _check_png(png, force)
         _draw(lambda d, fh: pictures.plot_trace(d, fh), png, data)
+    for r in data["rows"]:
+        if "error" in r:
+            click.echo(f"lstmtool: error: {r['error']}", err=True)
     if as_json:
         click.echo(json.dumps(data, indent=2))
+        _batch_status(data["errors"], len(data["rows"]))
         return
     header = ["file"] + data["cells"]
     rows = [[r["file"]] + [repr(r["values"][c]) if c in r["values"] else "" for c in data["cells"]]
@@ -172,3 +181,11 @@ def trace(checkpoints, stat, part, gate, patterns, as_json, as_csv, png):
     else:
         textout.echo_lines(textout.columns([[r[0]] + [f"{float(v):.6g}" if v else "" for v in r[1:]] for r in rows],
                                            header))
+    _batch_status(data["errors"], len(data["rows"]))
+
+
+def _batch_status(errors, total):
+    if errors:
+        from ..errors import ModelError
+
+        raise ModelError(f"{errors} of {total} file(s) could not be read (each named above)")

@@ -34,10 +34,19 @@ def inspect(models, patterns, stats, as_json, strict):
     from ..report import inspect_model
     from . import textout
 
-    docs = []
-    for k, path in enumerate(expand_models(models)):
-        with load(path) as m:
-            data = inspect_model(m, patterns, stats)
+    paths = expand_models(models)
+    docs, failed = [], []
+    for k, path in enumerate(paths):
+        try:
+            with load(path) as m:
+                data = inspect_model(m, patterns, stats)
+        except LstmtoolError as e:
+            if len(paths) == 1:
+                raise
+            failed.append(e)  # one bad file must not end the batch: say it, go on
+            docs.append({"file": path, "error": str(e)})
+            click.echo(f"lstmtool: error: {e}", err=True)
+            continue
         docs.append(data)
         if not as_json:
             if k:
@@ -46,7 +55,10 @@ def inspect(models, patterns, stats, as_json, strict):
     if as_json:
         click.echo(json.dumps(docs[0] if len(docs) == 1 else docs, indent=2))
         for data in docs:
-            textout.warn(data["warnings"])
+            textout.warn(data.get("warnings", []))
+    if failed:
+        error = type(failed[0]) if all(type(e) is type(failed[0]) for e in failed) else LstmtoolError
+        raise error(f"{len(failed)} of {len(paths)} file(s) could not be inspected (each named above)")
     bad = sum(len(d["incomplete"]) for d in docs)
     if strict and bad:
         raise LstmtoolError(f"{bad} recurrent cell(s) incomplete (--strict)")

@@ -8,6 +8,7 @@ infer cells from the tree alone.
 """
 from __future__ import annotations
 
+import errno
 import os
 import re
 import threading
@@ -261,14 +262,35 @@ class TreeWriter:
         # (both release the GIL): the archive's CRC then needs no second pass over them.
         crc = _CrcThread(src.fd, src.offset, src.nbytes)
         try:
-            while left:
-                n = os.copy_file_range(src.fd, out_fd, left, src_off, dst)
-                if n == 0:
-                    raise OSError("short copy")
-                left, src_off, dst = left - n, src_off + n, dst + n
+            copy_range(src.fd, out_fd, left, src_off, dst)
         finally:
             crc.join()
         self.copied.append((start, src.nbytes, crc.value))
         if hasattr(os, "posix_fadvise"):  # start writing these pages to disk now (Linux starts
             # writeback on DONTNEED): the final fsync then waits for less
             os.posix_fadvise(out_fd, base + start, src.nbytes, os.POSIX_FADV_DONTNEED)
+
+
+# copy_file_range refuses these where source and output are on different filesystems
+# (tmpfs /tmp, a docker volume, NFS) or the kernel lacks it: then read and write.
+NO_KERNEL_COPY = {errno.EXDEV, errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP, errno.EBADF}
+
+
+def copy_range(src_fd, out_fd, count, src_off, dst_off, chunk=1 << 22):
+    """Copy `count` bytes at `src_off` to `dst_off`: by the kernel where it can, else by pread/pwrite."""
+    while count and hasattr(os, "copy_file_range"):
+        try:
+            n = os.copy_file_range(src_fd, out_fd, count, src_off, dst_off)
+        except OSError as e:
+            if e.errno not in NO_KERNEL_COPY:
+                raise
+            break
+        if n == 0:
+            raise OSError(errno.EIO, "short copy (the source file shrank?)")
+        count, src_off, dst_off = count - n, src_off + n, dst_off + n
+    while count:
+        data = os.pread(src_fd, min(chunk, count), src_off)
+        if not data:
+            raise OSError(errno.EIO, "short read (the source file shrank?)")
+        written = os.pwrite(out_fd, data, dst_off)
+        count, src_off, dst_off = count - written, src_off + written, dst_off + written

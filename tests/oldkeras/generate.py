@@ -66,10 +66,15 @@ K1_INITS = ["glorot_uniform", "glorot_normal", "he_normal", "he_uniform", "lecun
             "normal", "orthogonal", "zero", "one"]
 
 
-def initializer(c, square=False):
+def initializer(c, square=False, vector=False):
+    """`square`: may be an identity (a SimpleRNN's U); `vector`: for a bias (1-D)."""
     if K1:
-        return c.pick(K1_INITS + (["identity"] if square else []))
+        return c.pick((["zero", "one", "uniform", "normal"] if vector else K1_INITS)
+                      + (["identity"] if square else []))
     from keras import initializers as I
+    if vector:
+        return c.pick(["zeros", "ones", I.Constant(0.1), I.RandomNormal(0.0, 0.1), I.RandomUniform(-0.1, 0.1),
+                       I.TruncatedNormal(0.0, 0.05)])
     makers = [lambda: "glorot_uniform", lambda: "orthogonal", lambda: "zeros", lambda: "ones",
               lambda: I.RandomNormal(0.0, 0.1), lambda: I.RandomUniform(-0.1, 0.1),
               lambda: I.TruncatedNormal(0.0, 0.05), lambda: I.VarianceScaling(1.5, "fan_avg", "uniform"),
@@ -102,7 +107,7 @@ def recurrent(c, units, return_sequences, input_shape=None):
           "unroll": c.chance(0.1)}
     act = c.pick(ACTIVATIONS, p=None)
     if K1:
-        kw.update(activation=act, init=initializer(c), inner_init=initializer(c, square=True),
+        kw.update(activation=act, init=initializer(c), inner_init=initializer(c, square=kind == "SimpleRNN"),
                   W_regularizer=regularizer(c), U_regularizer=regularizer(c), b_regularizer=regularizer(c),
                   dropout_W=c.pick([0.0, 0.2]), dropout_U=c.pick([0.0, 0.1]),
                   consume_less=c.pick(["cpu", "mem", "gpu"]))
@@ -112,7 +117,8 @@ def recurrent(c, units, return_sequences, input_shape=None):
             kw["forget_bias_init"] = c.pick(["one", "zero"])
     else:
         kw.update(activation=act, use_bias=c.chance(0.85), kernel_initializer=initializer(c),
-                  recurrent_initializer=initializer(c, square=True), bias_initializer=initializer(c),
+                  recurrent_initializer=initializer(c, square=kind == "SimpleRNN" or not VERSION.startswith("2.0")),
+                  bias_initializer=initializer(c, vector=True),
                   kernel_regularizer=regularizer(c), recurrent_regularizer=regularizer(c),
                   bias_regularizer=regularizer(c), activity_regularizer=regularizer(c),
                   kernel_constraint=constraint(c), recurrent_constraint=constraint(c),
@@ -152,7 +158,7 @@ def dense(c, units, activation=None):
 
 
 def conv1d(c, filters):
-    size, pad = c.pick([1, 2, 3]), c.pick(["same", "valid"])
+    size, pad = c.pick([1, 2, 3]), c.pick(["same", "valid", "valid"])
     c.note("Conv1D", filters=filters, size=size, padding=pad)
     act = c.pick(["relu", "linear", "tanh"])
     if K1:
@@ -185,8 +191,8 @@ def activation_layer(c):
 def batchnorm(c):
     c.note("BatchNormalization")
     if K1:
-        return L.BatchNormalization(epsilon=c.pick([1e-3, 1e-5]), momentum=0.9)
-    return L.BatchNormalization(epsilon=c.pick([1e-3, 1e-5]), center=c.chance(0.8), scale=c.chance(0.8),
+        return L.BatchNormalization(epsilon=c.pick([1e-3, 2e-5]), momentum=0.9)
+    return L.BatchNormalization(epsilon=c.pick([1e-3, 2e-5]), center=c.chance(0.8), scale=c.chance(0.8),
                                 gamma_regularizer=regularizer(c), beta_constraint=constraint(c))
 
 
@@ -218,8 +224,9 @@ def sequence_trunk(c, T, F):
         if c.chance(0.5):
             pool = c.pick(["MaxPooling1D", "AveragePooling1D"])
             c.note(pool)
-            out.append(getattr(L, pool)(2 if K1 else 2, padding="same") if not K1
-                       else getattr(L, pool)(pool_length=2, border_mode="same"))
+            pad = c.pick(["valid", "valid", "same"])
+            out.append(getattr(L, pool)(2, padding=pad) if not K1
+                       else getattr(L, pool)(pool_length=2, border_mode=pad))
     if not masked and c.chance(0.2):
         out.append(noise(c))
     return out, masked
@@ -401,13 +408,17 @@ def main():
     failed = 0
     for k in range(args.count):
         name = f"{args.prefix}{k:03d}"
-        seed = args.seed * 100003 + k * 7919
+        # the version is mixed in, so each Keras draws its own models
+        seed = (args.seed * 100003 + k * 7919 + sum(ord(ch) * 31 ** i for i, ch in enumerate(VERSION))) % (2 ** 31)
         try:
             write_case(args.out, name, seed)
         except Exception as e:  # a combination this Keras itself rejects: not a case
             failed += 1
-            print(f"{name}: Keras {VERSION} refused to build it: {type(e).__name__}: {str(e)[:200]}",
-                  file=sys.stderr)
+            import traceback
+
+            where = traceback.extract_tb(e.__traceback__)[-1]
+            print(f"{name}: Keras {VERSION} refused to build it: {type(e).__name__}: {str(e)[:200]} "
+                  f"({os.path.basename(where.filename)}:{where.lineno})", file=sys.stderr)
     print(json.dumps({"keras": VERSION, "written": args.count - failed, "unbuildable": failed}))
 
 

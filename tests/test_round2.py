@@ -1,0 +1,195 @@
+"""What a new user hit, round 2 (issue 18): each test failed before its fix."""
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+
+import numpy as np
+import pytest
+
+from conftest import FIXTURES, REALWORLD, run_cli
+
+BIDIR = os.path.join(FIXTURES, "tfkeras", "bidir.h5")
+PEER = os.path.join(os.path.dirname(os.path.dirname(FIXTURES)), "shared", "peer")
+
+
+def other_filesystem(near):
+    """A writable directory on another filesystem than `near`, or None."""
+    here = os.stat(near).st_dev
+    for candidate in ("/dev/shm", tempfile.gettempdir()):
+        if os.path.isdir(candidate) and os.access(candidate, os.W_OK) and os.stat(candidate).st_dev != here:
+            return tempfile.mkdtemp(dir=candidate)
+    if os.geteuid() == 0 and shutil.which("mount"):  # root: mount a tmpfs of our own
+        where = tempfile.mkdtemp()
+        if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64m", "tmpfs", where],
+                          capture_output=True).returncode == 0:
+            return where
+    return None
+
+
+@pytest.mark.parametrize("name", ["tfkeras/bidir.h5", "tfkeras/bidir.wonly.h5", "legacy/keras1_lstm_theano.h5"])
+def test_upgrade_onto_another_filesystem(tmp_path, name):
+    src = tmp_path / os.path.basename(name)
+    shutil.copy(os.path.join(FIXTURES, name), src)
+    where = other_filesystem(str(tmp_path))
+    if where is None:
+        pytest.skip("no second filesystem here (no /dev/shm on another device, not root to mount a tmpfs)")
+    out = os.path.join(where, "new" + (".weights.h5" if "wonly" in name else ".keras"))
+    r = run_cli("upgrade", src, "-o", out)
+    assert r.exit_code == 0, r.output
+    assert os.path.getsize(out) > 0
+    import keras
+
+    if name == "tfkeras/bidir.h5":
+        m = keras.saving.load_model(out, compile=False)
+        x = np.load(os.path.join(FIXTURES, "tfkeras", "bidir.expected.npz"))
+        np.testing.assert_allclose(np.asarray(m.predict(x["x"], verbose=0)), x["y"], atol=1e-5)
+
+
+def test_overflow_is_refused_not_written_as_inf(tmp_path):
+    m = tmp_path / "m.h5"
+    shutil.copy(BIDIR, m)
+    before = m.read_bytes()
+    for args in (["set", m, "bilstm/forward:b_f", "1e39"], ["scale", m, "bilstm/forward:W_*", "1e39"],
+                 ["set-forget-bias", "1e39", m]):
+        r = run_cli(*args)
+        assert r.exit_code == 2, r.output
+        assert "would be stored as inf" in r.output
+        assert "RuntimeWarning" not in r.output
+    assert m.read_bytes() == before
+
+
+def test_float16_overflow(tmp_path):
+    m = tmp_path / "f16.keras"
+    shutil.copy(os.path.join(FIXTURES, "keras3", "float16.keras"), m)
+    import lstmtool
+
+    with lstmtool.load(m) as model:
+        cell = model.cells[0].path
+    r = run_cli("set", m, f"{cell}:b_f" if model.cells[0].family == "lstm" else f"{cell}:b_z", "70000")
+    assert r.exit_code == 2 and "float16" in r.output, r.output
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/null"), reason="no /dev/null")
+def test_device_nodes_are_never_replaced(tmp_path):
+    m = tmp_path / "m.h5"
+    shutil.copy(BIDIR, m)
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    for target in ("/dev/null", str(fifo)):
+        kind = os.stat(target).st_mode
+        for args in (["set", m, "bilstm/forward:b_f", "1", "-o", target, "--force"],
+                     ["upgrade", m, "-o", target, "--force"],
+                     ["export", m, "-o", target, "--force"],
+                     ["import", m, str(tmp_path), "-o", target, "--force"]):
+            r = run_cli(*args)
+            assert r.exit_code == 2, (args, r.output)
+            assert "not a regular file" in r.output, r.output
+        assert os.stat(target).st_mode == kind  # still the device / FIFO
+
+
+def test_output_naming_the_input_needs_force(tmp_path):
+    m = tmp_path / "m.h5"
+    shutil.copy(BIDIR, m)
+    before = m.read_bytes()
+    r = run_cli("set", m, "bilstm/forward:b_f", "1", "-o", m)
+    assert r.exit_code == 2 and "is the input itself" in r.output
+    assert m.read_bytes() == before
+    assert run_cli("set", m, "bilstm/forward:b_f", "1", "-o", m, "--force").exit_code == 0
+    assert m.read_bytes() != before
+
+
+def test_verify_tolerance_must_be_a_number():
+    for bad in ("nan", "-1", "inf"):
+        r = run_cli("verify", BIDIR, "--tolerance", bad)
+        assert r.exit_code == 2, (bad, r.output)
+
+
+def test_verify_bidirectional_convlstm_halves():
+    path = os.path.join(PEER, "dl4j-tfkeras", "convlstm2d_2.h5")
+    if not os.path.exists(path):
+        pytest.skip("../shared/peer is not beside this checkout")
+    from lstmtool.verify import verify_file
+
+    result = verify_file(path)
+    assert result["ok"], result  # was 0.647: each half compared with the forward weights
+    assert all(r["max_abs_diff"] == 0 for r in result["layers"])
+
+
+def test_verify_cudnn_on_a_cpu():
+    path = os.path.join(REALWORLD, "depression-cudnn", "covarep_cudnnlstm_min_model.h5")
+    if not os.path.exists(path):
+        pytest.skip("../shared/realworld is not beside this checkout")
+    from lstmtool.verify import verify_file
+
+    result = verify_file(path)  # was NotFoundError: CudnnRNNV3 needs a GPU
+    assert result["ok"] and result["layers"][0]["max_abs_diff"] < 1e-5, result
+
+
+def test_one_bad_file_does_not_end_the_batch(tmp_path):
+    bad = tmp_path / "bad.txt"
+    bad.write_text("not a model")
+    r = run_cli("inspect", BIDIR, bad, BIDIR)
+    assert r.exit_code == 1
+    assert r.stdout.count("bilstm/forward  LSTM") == 2  # the third file is shown
+    assert "bad.txt: not a Keras model" in r.stderr
+    r = run_cli("inspect", BIDIR, bad, "--json")
+    assert r.exit_code == 1
+    docs = json.loads(r.stdout)
+    assert docs[0]["file"].endswith("bidir.h5") and "error" in docs[1]
+
+
+def test_trace_goes_on_past_a_half_written_checkpoint(tmp_path):
+    for k in (1, 2, 3):
+        shutil.copy(BIDIR, tmp_path / f"w-{k}.h5")
+    with open(tmp_path / "w-2.h5", "r+b") as fh:
+        fh.truncate(2000)
+    r = run_cli("trace", str(tmp_path / "w-*.h5"))
+    assert r.exit_code == 1
+    assert "w-1.h5" in r.stdout and "w-3.h5" in r.stdout
+    assert "1 of 3 file(s)" in r.stderr
+
+
+def test_trace_with_nothing_to_trace_is_exit_1():
+    r = run_cli("trace", BIDIR, "--gate", "q")
+    assert r.exit_code == 1, r.output
+
+
+def test_import_of_unchanged_values_leaves_the_file_alone(tmp_path):
+    m = tmp_path / "m.h5"
+    shutil.copy(BIDIR, m)
+    assert run_cli("export", m, "-o", tmp_path / "g").exit_code == 0
+    st = os.stat(m)
+    r = run_cli("import", m, tmp_path / "g", "--json")
+    assert r.exit_code == 0, r.output
+    doc = json.loads(r.stdout)
+    assert not any(c["changed"] for c in doc["changes"])
+    after = os.stat(m)
+    assert (after.st_ino, after.st_mtime_ns) == (st.st_ino, st.st_mtime_ns)
+
+
+def test_plot_force_exists_on_diff_and_trace(tmp_path):
+    png = tmp_path / "d.png"
+    png.write_bytes(b"old")
+    r = run_cli("diff", BIDIR, BIDIR, "--plot", png)
+    assert r.exit_code == 2 and "--force" in r.output
+    pytest.importorskip("matplotlib")
+    assert run_cli("diff", BIDIR, BIDIR, "--plot", png, "--force").exit_code == 0
+    assert png.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_upgrade_dry_run_needs_no_output():
+    r = run_cli("upgrade", BIDIR, "--dry-run")
+    assert r.exit_code == 0, r.output
+    assert "dry run" in r.output
+
+
+def test_special_kind():
+    from lstmtool.writeback import special_kind
+
+    assert special_kind("/dev/null") == "character device"
+    assert special_kind(BIDIR) is None
+    assert special_kind("/nonexistent/x") is None
+    assert special_kind(os.path.dirname(BIDIR)) == "directory"
+    assert special_kind(os.path.dirname(BIDIR), directory_ok=True) is None
