@@ -290,6 +290,8 @@ class _WeightSource:
         if cell is None:
             raise ModelError(f"{lpath}: the file's weights for this recurrent layer were not found")
         scaled = self.scaled.get(lpath, ())
+        if not scaled and self.scaled.get(lpath.rsplit("/", 1)[0]) == "recurrent":
+            scaled = "recurrent"  # --hard-sigmoid names layers; a Bidirectional's halves follow theirs
         if scaled == "recurrent":
             scaled = RECURRENT_GATES.get(cell.family, ())
         if cell.layout == "keras" and not scaled:  # already Keras 3's fused tensors: copy them as stored

@@ -20,6 +20,9 @@ from .translate import Refused, Step
 CELL_CLASS = {"CuDNNLSTM": "LSTM", "CuDNNGRU": "GRU"}
 CONV_BY_RANK = {2: "Dense", 3: "Conv1D", 4: "Conv2D", 5: "Conv3D"}
 BN_ORDER = ("gamma", "beta", "moving_mean", "moving_variance")
+K1_BN_ORDER = ("_gamma", "_beta", "_running_mean", "_running_std")
+# Keras 1 layers storing one W: the default layer name is the only witness of the class.
+K1_NAMED = {"embedding": "Embedding", "dense": "Dense"}
 
 NOTE = ("weights only: layer classes were inferred from the stored tensors; activations come from your "
         "Keras 3 code, and Keras 3's hard_sigmoid is x/6+0.5: if the original used hard_sigmoid (Keras < 2.3's "
@@ -133,15 +136,34 @@ def _plain(entry, h5, number, given=None):
         cls = "BatchNormalization"
     elif [keras1_role(w) and keras1_role(w)[1] for w, _ in entry.weights] == ["W", "b"] and len(shapes[0]) == 2:
         cls = "Dense"  # Keras 1: W (in, out) and b
+    elif names == ["alpha"] or (len(names) == 1 and names[0].endswith("_alphas")):  # Keras 1: <name>_alphas
+        cls = "PReLU"
+    elif len(names) == 4 and all(n.endswith(suffix) for n, suffix in zip(names, K1_BN_ORDER)):
+        cls = "BatchNormalization"  # Keras 1: gamma, beta, running_mean, running_std (a variance)
+    elif [keras1_role(w) and keras1_role(w)[1] for w, _ in entry.weights] == ["W"] and len(shapes[0]) == 2 \
+            and entry.name.startswith(tuple(K1_NAMED)):
+        cls = K1_NAMED[next(p for p in K1_NAMED if entry.name.startswith(p))]  # Keras 1 names say the class
     if cls is None:
         raise Refused(f"layer {entry.name!r}: its class cannot be told from its weights "
                       f"({', '.join(names)}); name it with --layer-class {entry.name}=ClassName")
-    key = number(cls)
+    wrapped = given == "TimeDistributed" or (given is None and entry.name.startswith("time_distributed")
+                                              and cls in ("Dense", "Conv1D", "Conv2D", "BatchNormalization"))
+    if given == "TimeDistributed":
+        cls = CONV_BY_RANK.get(len(shapes[0])) if names in (["kernel"], ["kernel", "bias"]) else None
+        if cls is None:
+            raise Refused(f"layer {entry.name!r}: --layer-class {entry.name}=TimeDistributed, but the layer "
+                          "inside cannot be told from its weights")
+    key = number("TimeDistributed" if wrapped else cls)
+    inner = f"layers/{key}/layer" if wrapped else f"layers/{key}"
 
     def emit(tree, source):
-        tree.vars(f"layers/{key}", entry.name, source.layer_arrays(entry.name, cls, f"layers/{key}"))
+        if wrapped:  # Keras 3 keeps a TimeDistributed layer's weights in its inner layer
+            tree.vars(f"layers/{key}", entry.name)
+        tree.vars(inner, entry.name, source.layer_arrays(entry.name, cls, inner))
     how = "class given by --layer-class" if given else "class inferred from weight names and ranks"
-    return Step(entry.name, "?", cls, [how]), emit
+    if wrapped and given is None:
+        how += " (TimeDistributed, from the layer's name; --layer-class NAME=CLASS if it is not)"
+    return Step(entry.name, "?", f"TimeDistributed({cls})" if wrapped else cls, [how]), emit
 
 
 def write(out, layers, source):

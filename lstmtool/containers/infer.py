@@ -45,8 +45,14 @@ def infer_legacy_layer(name: str, weights: list, shape_of) -> list:
         groups.setdefault(parent, {})[basename(wn)] = path
     cells = [(parent, t) for parent, t in groups.items() if "recurrent_kernel" in t]
 
+    def own(parent):
+        """The components below this layer's own name (Keras 2.1 prefixes the model's name scope:
+        `gru_1/bidirectional_3/forward_simple_rnn_2`)."""
+        comps = components(parent)
+        return comps[comps.index(name) + 1:] if name in comps else comps
+
     def half_of(parent):
-        return next((h for h in ("forward", "backward") for c in components(parent)[:2]
+        return next((h for h in ("forward", "backward") for c in own(parent)[:2]
                      if c.startswith(h + "_") or c == h), None)
 
     # A Bidirectional's halves are `forward_*` / `backward_*`; a layer merely named

@@ -9,6 +9,8 @@ three forms are upgraded without Keras and loaded by Keras 3:
   full     <case>.h5                              -> .keras
   config   <case>.wonly.h5 --config <case>.json   -> .keras
   weights  <case>.wonly.h5 --like <full>.keras    -> .keras
+  wonly    <case>.wonly.h5 [--hard-sigmoid]       -> .weights.h5, loaded by load_weights into
+           the full form's model (where one --hard-sigmoid fits every gate of the model)
 Each verdict: match (max |y3 - y_old| <= tol), MISMATCH, REFUSED (with lstmtool's
 reason), or LOAD-FAIL (Keras 3 could not load what lstmtool wrote). Only
 match and honest refusals are acceptable; the summary counts each.
@@ -32,7 +34,7 @@ sys.path.insert(0, HERE)
 import venvs  # noqa: E402
 
 TOL = 1e-5
-FORMS = ("full", "config", "weights")
+FORMS = ("full", "config", "weights", "wonly")
 
 
 def generate(version, out, count, seed):
@@ -64,8 +66,12 @@ def judge_case(base, work, keras, upgrade_fn, forms=FORMS, backend=None):
             "config": (base + ".wonly.h5", os.path.join(work, name + ".config.keras"),
                        {"config": base + ".json"}),
             "weights": (base + ".wonly.h5", os.path.join(work, name + ".weights.keras"), {"like": full_out})}
+    jobs["wonly"] = (base + ".wonly.h5", os.path.join(work, name + ".weights.h5"), {})
     for form in forms:
         src, out, kw = jobs[form]
+        if form == "wonly":
+            verdicts[form] = _weights_only(base, src, out, full_out, verdicts, keras, upgrade_fn, x, y_old)
+            continue
         if form == "weights" and verdicts.get("full", ("",))[0] != "match":
             verdicts[form] = ("skipped", "needs the full upgrade as its architecture")
             continue
@@ -90,6 +96,52 @@ def judge_case(base, work, keras, upgrade_fn, forms=FORMS, backend=None):
         scale = max(1.0, float(np.max(np.abs(y_old)))) if y.size else 1.0
         verdicts[form] = ("match", f"{diff:.2e}") if diff <= TOL * scale else ("MISMATCH", f"max |diff| {diff:.3g}")
     return verdicts
+
+
+def _hard_sigmoid_everywhere(config_text):
+    """True / False where every gated layer agrees on recurrent_activation=hard_sigmoid, None if
+    they differ or another activation is hard_sigmoid (one flag cannot say that)."""
+    cfg = json.loads(config_text)
+    seen = set()
+
+    def walk(d):
+        if isinstance(d, dict):
+            c = d.get("config") if isinstance(d.get("config"), dict) else {}
+            cls = d.get("class_name", "")
+            if cls in ("LSTM", "GRU"):
+                seen.add(c.get("recurrent_activation", c.get("inner_activation", "hard_sigmoid")) == "hard_sigmoid")
+            if c.get("activation") == "hard_sigmoid":
+                seen.add(None)
+            for v in d.values():
+                walk(v)
+        elif isinstance(d, list):
+            for v in d:
+                walk(v)
+    walk(cfg)
+    return None if None in seen or len(seen) > 1 else (True in seen)
+
+
+def _weights_only(base, src, out, full_out, verdicts, keras, upgrade_fn, x, y_old):
+    from lstmtool.errors import LstmtoolError
+
+    if verdicts.get("full", ("",))[0] != "match":
+        return "skipped", "needs the full upgrade as its architecture"
+    flag = _hard_sigmoid_everywhere(open(base + ".json").read())
+    if flag is None:
+        return "skipped", "one --hard-sigmoid flag cannot describe this model's activations"
+    try:
+        upgrade_fn(src, out, force=True, hard_sigmoid=flag)
+    except LstmtoolError as e:
+        return "REFUSED", str(e)[:300]
+    try:
+        model = keras.saving.load_model(full_out, compile=False)
+        model.load_weights(out)
+        y = np.asarray(model.predict(x, verbose=0))
+    except Exception as e:
+        return "LOAD-FAIL", f"{type(e).__name__}: {e}".splitlines()[0][:300]
+    diff = float(np.max(np.abs(y - y_old)))
+    return ("match", f"{diff:.2e}") if diff <= TOL * max(1.0, float(np.max(np.abs(y_old)))) \
+        else ("MISMATCH", f"max |diff| {diff:.3g}")
 
 
 def judge(dirs, forms=FORMS, verbose=True):
