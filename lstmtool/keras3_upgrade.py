@@ -56,7 +56,7 @@ class UpgradePlan:
 
 
 def upgrade(src, out, dry_run=False, force=False, layer_classes=None, config=None, like=None,
-            hard_sigmoid=False, backend=None) -> UpgradePlan:
+            hard_sigmoid=False, backend=None, replace=None) -> UpgradePlan:
     """Plan (and unless `dry_run`, write) the Keras 3 version of `src` at `out`.
 
     Weights-only inputs become a `.weights.h5`, or, given the architecture, a complete
@@ -66,7 +66,9 @@ def upgrade(src, out, dry_run=False, force=False, layer_classes=None, config=Non
     weights-only file's code used Keras 1/2's hard_sigmoid for every gate (< 2.3's default).
     `layer_classes` ({layer name: Keras 3 class name}) names the classes of layers their
     weights cannot tell (custom layers). `backend` ("theano" or "tensorflow") says what a Keras 1
-    file, which does not record it, was trained with (convolution kernels depend on it)."""
+    file, which does not record it, was trained with (convolution kernels depend on it).
+    `replace` ({layer: "package>Class"}) names registered Keras 3 classes for Lambda or custom
+    layers; Keras 3 then needs that class registered (imported) when it loads the result."""
     src, out = os.fspath(src), os.fspath(out)
     if backend not in (None, "theano", "tensorflow"):
         raise UsageError(f"--backend {backend!r}: theano or tensorflow")
@@ -96,7 +98,7 @@ def upgrade(src, out, dry_run=False, force=False, layer_classes=None, config=Non
         weights_major = model.keras_major if model.keras_major is not None else 2
         try:
             k3, steps = model_config(raw, arch_major or model.keras_major, weights_major=weights_major,
-                                     backend=backend or model.backend)
+                                     backend=backend or model.backend, replace=replace)
         except (TypeError, AttributeError, KeyError, IndexError, ValueError) as e:
             if isinstance(e, Refused):
                 raise

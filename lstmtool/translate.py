@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 from . import upgrade_table as T
 from .config import MODEL_CLASSES
-from .errors import ModelError
+from .errors import ModelError, UsageError
 from .upgrade_objects import DROP, Untranslatable, activation, translate_value
 
 RECURRENT = {"LSTM", "GRU", "SimpleRNN", "ConvLSTM1D", "ConvLSTM2D", "ConvLSTM3D"}
@@ -42,16 +42,26 @@ class Context:
     weights_major: int  # of the weights: Keras 1/2 weights mean 0.2x+0.5 where a config says hard_sigmoid
     steps: list = field(default_factory=list)
     backend: str = None
+    replace: dict = field(default_factory=dict)  # layer name or path -> "package>Class" (--replace)
+    replaced: set = field(default_factory=set)
 
 
-def model_config(raw: dict, keras_major, weights_major=None, backend=None) -> tuple:
-    """`backend`: what the weights were trained with ("theano" changes padding rules)."""
-    ctx = Context(keras_major or 2, weights_major or keras_major or 2, backend=(backend or "").lower() or None)
+def model_config(raw: dict, keras_major, weights_major=None, backend=None, replace=None) -> tuple:
+    """`backend`: what the weights were trained with ("theano" changes padding rules).
+    `replace`: {layer name or path: "package>Class"}, registered Keras 3 classes the user names
+    for Lambda or custom layers (their weights are carried over in stored order)."""
+    ctx = Context(keras_major or 2, weights_major or keras_major or 2, backend=(backend or "").lower() or None,
+                  replace=dict(replace or {}))
     cls = raw.get("class_name")
     if cls not in MODEL_CLASSES:
         raise Refused(f"the file's top-level object is a {cls}, not a model")
     out = _model(raw, "", ctx, 0)
+    unused = [k for k in ctx.replace if k not in ctx.replaced]
+    if unused:
+        raise UsageError(f"--replace {unused[0]}: no layer of that name or path in the model")
     return out, ctx.steps
+
+
 
 
 def _model(d, path, ctx, depth):
@@ -163,8 +173,12 @@ def _any(d, path, ctx, depth):
 
 def _layer(d, path, ctx, depth):
     cls0 = d.get("class_name", "?")
+    for key in (path, _name(d)):
+        if key in ctx.replace:
+            return _replaced(d, path, key, ctx)
     if cls0 in T.REFUSED:
-        raise Refused(f"layer {path!r}: {T.REFUSED[cls0]}")
+        raise Refused(f"layer {path!r}: {T.REFUSED[cls0]}; nothing written (--replace {_name(d)}=package>Class "
+                      "names a registered Keras 3 class to stand in for it)")
     if cls0 in T.REMOVED_CLASSES:
         raise Refused(f"layer {path!r}: {T.REMOVED_CLASSES[cls0]}; nothing written")
     cfg = copy.deepcopy(d.get("config") or {})
@@ -184,7 +198,8 @@ def _layer(d, path, ctx, depth):
                             "the same function in Keras 3")
     if T.accepted(cls) is None:
         raise Refused(f"layer {path!r}: class {cls0} is not a Keras 3 built-in layer nor in lstmtool's "
-                      "translation table (a custom layer?); nothing written")
+                      f"translation table (a custom layer?); nothing written (--replace {_name(d)}=package>Class "
+                      "names a registered Keras 3 class for it)")
     _rename_keys(cls, cfg, step)
     if cls0 in T.CELL_RENAMES:
         cfg.update({"activation": "tanh", "recurrent_activation": "sigmoid"})
@@ -237,6 +252,26 @@ def _layer(d, path, ctx, depth):
     _keep_accepted(cls, cfg, step, path)
     ctx.steps.append(step)
     return {"module": T.LAYER_MODULE, "class_name": cls, "config": cfg, "registered_name": None}
+
+
+def _replaced(d, path, key, ctx):
+    """A Lambda or custom layer replaced by a registered Keras 3 class the user names: nothing
+    from the file runs or is copied but its name and, for custom layers, its own settings."""
+    target = ctx.replace[key]
+    package, sep, cls = target.partition(">")
+    if not sep or not package or not cls.isidentifier():
+        raise UsageError(f"--replace {key}={target}: name a registered Keras 3 class as package>ClassName")
+    ctx.replaced.add(key)
+    cls0 = d.get("class_name", "?")
+    cfg = dict(d.get("config") or {})
+    if cls0 == "Lambda" or cls0 in T.REFUSED:  # bytecode and TF functions stay behind
+        cfg = {k: cfg[k] for k in ("name", "trainable") if k in cfg}
+    if "dtype" in d.get("config", {}):
+        cfg["dtype"] = _dtype(d["config"]["dtype"])
+    step = Step(path, cls0, target, [f"replaced by {target} (--replace); its weights are carried over in "
+                                     "stored order, nothing from the file is executed"])
+    ctx.steps.append(step)
+    return {"module": package, "class_name": cls, "config": cfg, "registered_name": target}
 
 
 def _rnn_cell(cell, path, ctx, depth):

@@ -33,7 +33,7 @@ def test_peer_file(corpus, name, src, io, kw, keras, tmp_path):
     if io is not None:
         assert verdict == "match", detail
     elif name in KERAS3_REFUSES:
-        assert verdict == "LOAD-FAIL" and "cropping" in detail, (verdict, detail)
+        assert verdict == "LOAD-FAIL" and "Cropping3D" in detail, (verdict, detail)
     elif verdict in ("REFUSED", "refused-ok"):
         assert any(h in detail for h in HONEST), detail
     else:

@@ -388,3 +388,35 @@ def _datasets(f):
     names = []
     f.visititems(lambda n, o: names.append(n) if hasattr(o, "shape") else None)
     return names
+
+
+def test_lambda_replaced_by_a_registered_class(tmp_path):
+    """--replace: a Lambda becomes a Keras 3 class the user registered; nothing from the file runs."""
+    import tf_keras
+
+    inp = tf_keras.Input((4, 3))
+    h = tf_keras.layers.LSTM(5, return_sequences=True)(inp)
+    h = tf_keras.layers.Lambda(lambda t: t * 2.0, name="double")(h)
+    out = tf_keras.layers.GRU(3)(h)
+    model = tf_keras.Model(inp, out)
+    src = tmp_path / "lambda.h5"
+    model.save(src)
+    x = np.random.default_rng(0).normal(size=(2, 4, 3)).astype("float32")
+    want = model.predict(x, verbose=0)
+    r = run_cli("upgrade", src, "-o", tmp_path / "refused.keras")
+    assert r.exit_code == 1 and "--replace double=" in r.stderr
+    r = run_cli("upgrade", src, "-o", tmp_path / "new.keras", "--replace", "double=lstmtool_test>Double")
+    assert r.exit_code == 0, r.output
+    import keras
+
+    import replacement_layers  # noqa: F401  (registers lstmtool_test>Double)
+
+    config = json.loads(zipfile.ZipFile(tmp_path / "new.keras").read("config.json"))
+    double = next(x for x in config["config"]["layers"] if x["config"].get("name") == "double")
+    assert set(double["config"]) <= {"name", "trainable", "dtype"}  # the bytecode stayed behind
+    assert double["registered_name"] == "lstmtool_test>Double"
+    got = keras.saving.load_model(tmp_path / "new.keras", compile=False).predict(x, verbose=0)
+    np.testing.assert_allclose(got, want, atol=1e-6)
+    r = run_cli("upgrade", src, "-o", tmp_path / "x.keras", "--replace", "double=lstmtool_test>Double",
+                "--replace", "nosuch=lstmtool_test>Double")
+    assert r.exit_code == 2 and "nosuch" in r.stderr

@@ -22,12 +22,14 @@ from . import cli
 @click.option("--backend", type=click.Choice(["theano", "tensorflow"]),
               help="What a Keras 1 file (which does not record it) was trained with; Theano's convolution "
                    "kernels are flipped on conversion.")
+@click.option("--replace", "replacements", multiple=True, metavar="LAYER=package>Class",
+              help="Replace a Lambda or custom layer by a registered Keras 3 class (repeatable; quote it).")
 @click.option("--dry-run", is_flag=True, help="Print the plan (what changes per layer); write nothing.")
 @click.option("--force", is_flag=True, help="Replace OUT if it exists.")
 @click.option("--json", "as_json", is_flag=True, help="Print the plan / result as JSON (docs/json.md).")
 @click.option("--layer-class", "layer_classes", multiple=True, metavar="LAYER=CLASS",
               help="Weights-only inputs: the Keras 3 class of a layer its weights cannot tell (repeatable).")
-def upgrade(model, out, config, like, hard_sigmoid, backend, dry_run, force, as_json, layer_classes):
+def upgrade(model, out, config, like, hard_sigmoid, backend, replacements, dry_run, force, as_json, layer_classes):
     """Turn a legacy Keras model (Keras 1/2 .h5, tf-keras, CuDNN layers) into a Keras 3
     .keras file that loads in Keras 3 and computes what the original computed.
 
@@ -43,6 +45,7 @@ def upgrade(model, out, config, like, hard_sigmoid, backend, dry_run, force, as_
         lstmtool upgrade old_model.h5 -o model.keras
         lstmtool upgrade old_model.h5 --dry-run
         lstmtool upgrade weights.h5 --config model.json -o model.keras
+        lstmtool upgrade old.h5 -o new.keras --replace 'lambda_1=myproject>Scale'
         lstmtool upgrade textgenrnn_weights.hdf5 -o tg.weights.h5 \\
             --layer-class attention=AttentionWeightedAverage
     """
@@ -55,10 +58,16 @@ def upgrade(model, out, config, like, hard_sigmoid, backend, dry_run, force, as_
         if not sep or not name or not cls:
             raise UsageError(f"--layer-class {item!r} is not LAYER=CLASS")
         classes[name] = cls
+    replace = {}
+    for item in replacements:
+        name, sep, target = item.partition("=")
+        if not sep or not name or ">" not in target:
+            raise UsageError(f"--replace {item!r} is not LAYER=package>Class")
+        replace[name] = target
     if out is None and not dry_run:
         raise UsageError("-o OUT is required (or --dry-run to see the plan)")
     plan = run(model, out or "", dry_run=dry_run, force=force, layer_classes=classes, config=config, like=like,
-               hard_sigmoid=hard_sigmoid, backend=backend)
+               hard_sigmoid=hard_sigmoid, backend=backend, replace=replace)
     if as_json:
         click.echo(json.dumps(plan.as_json(dry_run), indent=2))
         return
