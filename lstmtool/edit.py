@@ -139,10 +139,7 @@ def check_finite(values, allow_nonfinite, what, can_allow=True):
 
 def plan_set(model_path, target, value=None, npy=None, allow_nonfinite=False) -> Plan:
     if npy is not None:
-        try:
-            array = np.load(npy, allow_pickle=False)  # never unpickle
-        except (OSError, ValueError) as e:
-            raise UsageError(f"{npy}: not a readable .npy file ({e})") from None
+        array = _read_npy(npy)
         check_finite(array, allow_nonfinite, npy)
     else:
         check_finite(value, allow_nonfinite, "VALUE")
@@ -163,6 +160,27 @@ def plan_set(model_path, target, value=None, npy=None, allow_nonfinite=False) ->
             _record(plan, cell, view, new, allow_nonfinite)
 
     return _plan(model_path, fn)
+
+
+def _read_npy(path):
+    """One array saved by np.save; never unpickled (and numpy's advice to unpickle is not passed on)."""
+    try:
+        with open(path, "rb") as fh:
+            magic = fh.read(6)
+        array = np.load(path, allow_pickle=False)
+    except FileNotFoundError:
+        raise UsageError(f"{path}: no such file") from None
+    except (OSError, ValueError, EOFError) as e:
+        why = "not a .npy array file" if magic != b"\x93NUMPY" else \
+            ("holds Python objects, which lstmtool never unpickles" if "pickle" in str(e) else f"damaged ({e})")
+        raise UsageError(f"{path}: {why}; --from takes one array saved with numpy.save") from None
+    if not isinstance(array, np.ndarray):  # an .npz archive
+        names = ", ".join(list(array.files)[:5])
+        array.close()
+        raise UsageError(f"{path}: an .npz archive ({names}); --from takes one .npy array (numpy.save)")
+    if array.dtype.kind != "f":
+        raise UsageError(f"{path}: holds {array.dtype} values; --from takes floating point numbers")
+    return array
 
 
 def plan_scale(model_path, target, factor) -> Plan:

@@ -92,7 +92,7 @@ def upgrade(src, out, dry_run=False, force=False, layer_classes=None, config=Non
             raise Refused(f"{src}: {model.incomplete[0].path} is incomplete in the file "
                           f"({model.incomplete[0].problem}); nothing written")
         if raw is None:
-            return _upgrade_weights(model, src, out, dry_run, layer_classes, hard_sigmoid)
+            return _upgrade_weights(model, src, out, dry_run, layer_classes, hard_sigmoid, backend)
         if out and not out.endswith(".keras"):
             raise UsageError(f"{out}: a full model upgrades to a .keras file (Keras 3 loads nothing else)")
         weights_major = model.keras_major if model.keras_major is not None else 2
@@ -152,7 +152,7 @@ def _like(path, src):
                         + ", ".join(f"{a}<-{b}" for a, b in pairs.items() if a != b)]
 
 
-def _upgrade_weights(model, src, out, dry_run, layer_classes, hard_sigmoid=False) -> UpgradePlan:
+def _upgrade_weights(model, src, out, dry_run, layer_classes, hard_sigmoid=False, backend=None) -> UpgradePlan:
     """Weights-only inputs: a Keras 3 .weights.h5 for `model.load_weights` (layouts only)."""
     from . import weights_upgrade
 
@@ -169,7 +169,7 @@ def _upgrade_weights(model, src, out, dry_run, layer_classes, hard_sigmoid=False
                 step.changes.append("--hard-sigmoid: gates scaled by 1.2 for Keras 3's hard_sigmoid")
     plan.notes.append(weights_upgrade.NOTE_SCALED if hard_sigmoid else weights_upgrade.NOTE)
     if not dry_run:
-        source = _WeightSource(model, plan.steps)
+        source = _WeightSource(model, plan.steps, backend=backend)
         try:
             weights_upgrade.write(out, layers, source)
         finally:

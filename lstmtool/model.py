@@ -143,9 +143,13 @@ class Model:
         for c in self.cells:
             if c.path == path:
                 return c
-        from .errors import UsageError
+        from .errors import ModelError, UsageError
         from .names import suggest
 
+        for inc in self.incomplete or ():
+            if inc.path == path:
+                raise ModelError(f"{path}: this {inc.class_name} cell is incomplete in {self.filename} "
+                                 f"({inc.problem}); lstmtool shows and edits only complete cells")
         hint = suggest(path, [c.path for c in self.cells])
         raise UsageError(f"no recurrent cell named {path!r} in {self.filename}{hint}")
 

@@ -78,7 +78,9 @@ def _selected(model, patterns):
     if patterns:
         check_patterns_matched(patterns, [c.path for c in model.cells], "cell", given_as="LAYER")
     if not cells:
-        raise UsageError(f"{model.filename}: no recurrent cell to plot")
+        from .errors import ModelError
+
+        raise ModelError(f"{model.filename}: no recurrent cell to plot")
     return cells
 
 

@@ -78,8 +78,21 @@ class Store:
             self.archive.close()
 
 
+def savedmodel_around(filename):
+    """The SavedModel directory that `filename` (its saved_model.pb, variables/ or a file in it) is part of."""
+    here = os.path.abspath(filename)
+    for parent in (os.path.dirname(here), os.path.dirname(os.path.dirname(here))):
+        if os.path.isfile(os.path.join(parent, "saved_model.pb")) and os.path.isdir(os.path.join(parent, "variables")):
+            return os.path.relpath(parent) if not os.path.isabs(filename) else parent
+    return None
+
+
 def sniff(filename: str) -> str:
     """hdf5 or zip, from the first bytes (TF checkpoints are told apart before, by `locate`)."""
+    parts = ("saved_model.pb", "keras_metadata.pb", "fingerprint.pb", "variables", "assets")
+    whole = savedmodel_around(filename) if os.path.basename(os.path.normpath(filename)) in parts else None
+    if whole is not None:
+        raise UsageError(f"{filename}: one part of the TensorFlow SavedModel {whole}: name that directory")
     if not os.path.exists(filename):
         if os.path.exists(filename + ".index"):
             raise ModelError(f"{filename}: {filename}.index is not a TensorFlow checkpoint index (damaged?)")

@@ -136,6 +136,12 @@ def _plain(entry, h5, number, given=None):
         cls = "BatchNormalization"
     elif [keras1_role(w) and keras1_role(w)[1] for w, _ in entry.weights] == ["W", "b"] and len(shapes[0]) == 2:
         cls = "Dense"  # Keras 1: W (in, out) and b
+    elif [keras1_role(w) and keras1_role(w)[1] for w, _ in entry.weights] in (["W", "b"], ["W"]) \
+            and len(shapes[0]) == 4 and entry.name.startswith(("convolution1d", "atrousconvolution1d")):
+        cls = "Conv1D"  # Keras 1: W (length, 1, in, filters)
+    elif [keras1_role(w) and keras1_role(w)[1] for w, _ in entry.weights] in (["W", "b"], ["W"]) \
+            and len(shapes[0]) == 4 and entry.name.startswith(("convolution2d", "atrousconvolution2d")):
+        cls = "Conv2D"
     elif names == ["alpha"] or (len(names) == 1 and names[0].endswith("_alphas")):  # Keras 1: <name>_alphas
         cls = "PReLU"
     elif len(names) == 4 and all(n.endswith(suffix) for n, suffix in zip(names, K1_BN_ORDER)):

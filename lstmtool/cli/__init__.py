@@ -21,12 +21,26 @@ LAZY = {"inspect": "read", "explain": "read", "show": "read", "verify": "read",
         "plot": "pictures", "diff": "pictures", "trace": "pictures"}
 
 
+GLOBAL_FLAGS = {"-q", "--quiet", "--color", "--no-color"}
+
+
 class Group(click.Group):
     """Turns lstmtool's errors into one line on stderr and an exit status, never a traceback.
     Loads the command modules listed in LAZY on first use."""
 
     def list_commands(self, ctx):
         return sorted(set(super().list_commands(ctx)) | set(LAZY))
+
+    def parse_args(self, ctx, args):
+        """-q and --[no-]color work after the command too (`inspect m.h5 -q`): they are moved
+        before it, where the group parses them (never past a `--`)."""
+        if ctx.parent is None and args:
+            end = args.index("--") if "--" in args else len(args)
+            moved = [a for a in args[1:end] if a in GLOBAL_FLAGS]
+            if moved:
+                rest = [a for k, a in enumerate(args) if not (0 < k < end and a in GLOBAL_FLAGS)]
+                args = moved + rest
+        return super().parse_args(ctx, args)
 
     def resolve_command(self, ctx, args):
         """An unknown command gets the nearest names (`lstmtool dif` -> diff)."""
@@ -79,7 +93,8 @@ Exit status (every command):
   1    the model cannot be read, is damaged, has nothing to do,
        or the result could not be written (the input is unchanged)
   2    usage: unknown option, layer, target or gate; bad value;
-       output exists (pass --force)
+       output exists (pass --force); an optional extra the
+       command needs is not installed (lstmtool[plot], [verify])
   130  interrupted
   137  the HDF5 library hung on damaged metadata and lstmtool's
        watchdog ended it (LSTMTOOL_LOAD_TIMEOUT, default 120 s)
@@ -123,5 +138,12 @@ def main(argv=None):
     for stream in (sys.stdout, sys.stderr):  # names from damaged files: escaped, never a crash
         if hasattr(stream, "reconfigure"):
             stream.reconfigure(errors="backslashreplace")
-    cli.main(args=argv, prog_name="lstmtool")
+    try:
+        cli.main(args=argv, prog_name="lstmtool")
+    except OSError as e:  # writing --help or a usage message failed (`--help > /dev/full`)
+        try:
+            sys.stderr.write(f"lstmtool: error: cannot write the output ({e.strerror or e})\n")
+        except OSError:
+            pass
+        sys.exit(141 if isinstance(e, BrokenPipeError) else 1)
 

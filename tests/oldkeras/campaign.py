@@ -70,7 +70,7 @@ def judge_case(base, work, keras, upgrade_fn, forms=FORMS, backend=None):
     for form in forms:
         src, out, kw = jobs[form]
         if form == "wonly":
-            verdicts[form] = _weights_only(base, src, out, full_out, verdicts, keras, upgrade_fn, x, y_old)
+            verdicts[form] = _weights_only(base, src, out, full_out, verdicts, keras, upgrade_fn, x, y_old, backend)
             continue
         if form == "weights" and verdicts.get("full", ("",))[0] != "match":
             verdicts[form] = ("skipped", "needs the full upgrade as its architecture")
@@ -121,7 +121,7 @@ def _hard_sigmoid_everywhere(config_text):
     return None if None in seen or len(seen) > 1 else (True in seen)
 
 
-def _weights_only(base, src, out, full_out, verdicts, keras, upgrade_fn, x, y_old):
+def _weights_only(base, src, out, full_out, verdicts, keras, upgrade_fn, x, y_old, backend=None):
     from lstmtool.errors import LstmtoolError
 
     if verdicts.get("full", ("",))[0] != "match":
@@ -130,7 +130,7 @@ def _weights_only(base, src, out, full_out, verdicts, keras, upgrade_fn, x, y_ol
     if flag is None:
         return "skipped", "one --hard-sigmoid flag cannot describe this model's activations"
     try:
-        upgrade_fn(src, out, force=True, hard_sigmoid=flag)
+        upgrade_fn(src, out, force=True, hard_sigmoid=flag, backend=backend)
     except LstmtoolError as e:
         return "REFUSED", str(e)[:300]
     try:
