@@ -48,9 +48,55 @@ TEMP_TAG = ".lstmtool-tmp"
 OWNER = re.compile(re.escape(TEMP_TAG) + r"-(\d+)-")
 
 
+WAIT_NOTICE = 0.5  # seconds of waiting before the user is told whom they wait for
+NOTIFY = None  # set by the CLI: a function taking one line (the library itself prints nothing)
+
+
+def holder(path):
+    """`pid N (command)` of a process holding a lock on `path`, or '' if it cannot be told.
+
+    Open-file-description locks show no pid in /proc/locks, so the holder is found by the
+    `lock:` lines of /proc/PID/fdinfo (Linux; read once, only while waiting)."""
+    try:
+        st = os.stat(path)
+        pids = [p for p in os.listdir("/proc") if p.isdigit() and int(p) != os.getpid()]
+    except OSError:
+        return ""
+    inode = f"{os.major(st.st_dev):02x}:{os.minor(st.st_dev):02x}:{st.st_ino}"
+    for pid in pids:
+        try:
+            fds = os.listdir(f"/proc/{pid}/fdinfo")
+        except OSError:
+            continue
+        for fd in fds:
+            try:
+                with open(f"/proc/{pid}/fdinfo/{fd}") as fh:
+                    info = fh.read()
+            except OSError:
+                continue
+            if any(line.startswith("lock:") and inode in line for line in info.splitlines()):
+                try:
+                    with open(f"/proc/{pid}/cmdline", "rb") as fh:
+                        cmd = fh.read().replace(b"\0", b" ").decode(errors="replace").strip()[:60]
+                except OSError:
+                    cmd = ""
+                return f"pid {pid}" + (f": {cmd}" if cmd else "")
+    return ""
+
+
+def _waiting(path, started, told):
+    if told or NOTIFY is None or time.monotonic() - started < WAIT_NOTICE:
+        return told
+    who = holder(path)
+    NOTIFY(f"waiting: {path} is being edited by another process{' (' + who + ')' if who else ''}; "
+           "lstmtool goes on when it is done (--no-wait to give up instead)")
+    return True
+
+
 def _lock_one(path, wait: bool, timeout: float):
     real = os.path.realpath(path)
     deadline = time.monotonic() + timeout
+    started, told = time.monotonic(), False
     while True:
         try:
             fd = os.open(real, os.O_RDWR if OFD is not None else os.O_RDONLY)  # write locks need O_RDWR
@@ -64,6 +110,7 @@ def _lock_one(path, wait: bool, timeout: float):
                 if time.monotonic() > deadline:
                     raise WriteError(f"{path}: still being edited by another process after {timeout:.0f} s; "
                                      "nothing written")
+                told = _waiting(real, started, told)
                 time.sleep(0.02)
             held, now = os.fstat(fd), _stat(real)
             if now is not None and (now.st_dev, now.st_ino) == (held.st_dev, held.st_ino):
@@ -91,6 +138,7 @@ def _lock_path(path):
 def _lock_dir(path, wait: bool, timeout: float):
     """flock on a directory (HDF5 never locks directories, so flock is safe here)."""
     deadline = time.monotonic() + timeout
+    started, told = time.monotonic(), False
     try:
         fd = os.open(path, os.O_RDONLY)
     except OSError:
@@ -107,6 +155,7 @@ def _lock_dir(path, wait: bool, timeout: float):
                 if time.monotonic() > deadline:
                     raise WriteError(f"{path}: still being edited by another process after {timeout:.0f} s; "
                                      "nothing written") from None
+                told = _waiting(path, started, told)
                 time.sleep(0.02)
     except BaseException:
         os.close(fd)

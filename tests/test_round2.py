@@ -193,3 +193,25 @@ def test_special_kind():
     assert special_kind("/nonexistent/x") is None
     assert special_kind(os.path.dirname(BIDIR)) == "directory"
     assert special_kind(os.path.dirname(BIDIR), directory_ok=True) is None
+
+
+def test_a_waiting_edit_says_whom_it_waits_for(tmp_path):
+    import sys
+    import time
+
+    m = tmp_path / "m.h5"
+    shutil.copy(BIDIR, m)
+    holder = subprocess.Popen([sys.executable, "-c", (
+        "import sys, time; from lstmtool.filelock import locked\n"
+        f"with locked([{str(m)!r}]):\n    print('held', flush=True); time.sleep(2.5)")],
+        stdout=subprocess.PIPE, text=True, cwd=os.path.dirname(FIXTURES))
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        start = time.monotonic()
+        r = subprocess.run([sys.executable, "-m", "lstmtool", "set", str(m), "bilstm/forward:b_f", "1"],
+                           capture_output=True, text=True, cwd=os.path.dirname(FIXTURES))
+        assert r.returncode == 0, r.stderr
+        assert time.monotonic() - start > 1.0  # it did wait
+        assert "waiting:" in r.stderr and f"pid {holder.pid}" in r.stderr, r.stderr
+    finally:
+        holder.wait(timeout=30)

@@ -97,7 +97,7 @@ Exit status (every command):
        command needs is not installed (lstmtool[plot], [verify])
   130  interrupted
   137  the HDF5 library hung on damaged metadata and lstmtool's
-       watchdog ended it (LSTMTOOL_LOAD_TIMEOUT, default 120 s)
+       watchdog ended it (LSTMTOOL_LOAD_TIMEOUT, default 15 s)
   141  the output pipe closed early (lstmtool ... | head)
   diff follows diff(1) instead: 0 identical, 1 different, 2 trouble"""
 

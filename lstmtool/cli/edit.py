@@ -72,9 +72,12 @@ def write_options(fn):
 
 def run(models, out, make_plan, opts):
     """Lock every file to be replaced, plan each model under the lock, render, write."""
+    from .. import filelock
     from ..edit import check_outputs
     from ..filelock import locked
+    from . import textout
 
+    filelock.NOTIFY = lambda line: None if textout.QUIET else click.echo(line, err=True)
     outs = check_outputs(models, out, opts["force"])
     with locked([o or m for m, o in zip(models, outs)], wait=not opts["no_wait"]):
         plans = [make_plan(m) for m in models]  # plan all before writing any
