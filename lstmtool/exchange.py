@@ -120,6 +120,18 @@ def export_model(model_path, out_dir, patterns=(), fmt=None, layout="keras", for
         torch_layout.ALLOW_MISMATCH = False
 
 
+def _labels(cells) -> dict:
+    """id(view) -> (cell path, name): each Bidirectional half and each CuDNN bias half by its own name."""
+    out = {}
+    for cell in cells:
+        for part in ("W", "U", "b"):
+            for g, view in getattr(cell, part).items():
+                out[id(view)] = (cell.path, f"{part}_{g}")
+        for key, view in cell.stored.items():
+            out[id(view)] = (cell.path, key)
+    return out
+
+
 def _export(model_path, out_dir, patterns, fmt, layout, force, progress) -> dict:
     if layout not in LAYOUTS:
         raise UsageError(f"unknown layout {layout!r}; choose from {', '.join(LAYOUTS)}")
@@ -267,6 +279,7 @@ def plan_import(model_path, source, layout=None, patterns=()) -> Plan:
             if not group_arrays:
                 plan.skipped.append((path, "not in the source"))
                 continue
+            labels = _labels(cells)
             for view, value in module.import_group(path, cells, group_arrays):
                 value = np.asarray(value)
                 if tuple(value.shape) != tuple(view.shape):
@@ -274,10 +287,10 @@ def plan_import(model_path, source, layout=None, patterns=()) -> Plan:
                                      f"the model needs {tuple(view.shape)}")
                 if not np.all(np.isfinite(value)):
                     raise UsageError(f"{path}: {view.part}_{view.gate} in the source contains NaN or inf")
-                writes.append((path, view, value))
+                writes.append((labels.get(id(view), (path, f"{view.part}_{view.gate}")), view, value))
         if not writes:
             raise UsageError(f"nothing in {source} matches a recurrent cell of {model_path}")
-        for path, view, value in writes:  # every shape checked above, before planning writes
+        for (path, label), view, value in writes:  # every shape checked above, before planning writes
             stored = value.astype(view.dtype)
             if not np.array_equal(stored.astype(value.dtype), value):
                 raise UsageError(f"{path}: {view.part}_{view.gate} is {value.dtype} in the source and would lose "
@@ -286,5 +299,5 @@ def plan_import(model_path, source, layout=None, patterns=()) -> Plan:
             same = before.shape == stored.shape and before.tobytes() == stored.tobytes()
             if not same:  # unchanged slices are not rewritten (and an unchanged file is left alone)
                 plan.edits += view_edits(view, stored)
-            plan.changes.append(Change(path, f"{view.part}_{view.gate}", summary(before), summary(value), not same))
+            plan.changes.append(Change(path, label, summary(before), summary(value), not same))
     return plan

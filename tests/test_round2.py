@@ -215,3 +215,18 @@ def test_a_waiting_edit_says_whom_it_waits_for(tmp_path):
         assert "waiting:" in r.stderr and f"pid {holder.pid}" in r.stderr, r.stderr
     finally:
         holder.wait(timeout=30)
+
+
+def test_import_labels_each_half_by_its_own_name(tmp_path):
+    for name in ("tfkeras/bidir.h5", "legacy/cudnngru_weights.h5"):
+        m = tmp_path / os.path.basename(name)
+        shutil.copy(os.path.join(FIXTURES, name), m)
+        assert run_cli("export", m, "-o", tmp_path / (m.name + ".g")).exit_code == 0
+        r = run_cli("import", m, tmp_path / (m.name + ".g"), "--dry-run", "--json")
+        assert r.exit_code == 0, r.output
+        labels = {(c["cell"], c["target"]) for c in json.loads(r.stdout)["changes"]}
+        assert len(labels) == len(json.loads(r.stdout)["changes"])  # no two alike
+        if "bidir" in name:
+            assert ("bilstm/forward", "W_i") in labels and ("bilstm/backward", "W_i") in labels
+        else:
+            assert any(t.endswith("_input") for _, t in labels) and any(t.endswith("_recurrent") for _, t in labels)
