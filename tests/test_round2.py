@@ -230,3 +230,35 @@ def test_import_labels_each_half_by_its_own_name(tmp_path):
             assert ("bilstm/forward", "W_i") in labels and ("bilstm/backward", "W_i") in labels
         else:
             assert any(t.endswith("_input") for _, t in labels) and any(t.endswith("_recurrent") for _, t in labels)
+
+
+def test_80_columns(tmp_path):
+    """Every table at 80 columns fits, keeps its header, and is no record-per-value list."""
+    import sys
+
+    a, b = tmp_path / "a.h5", tmp_path / "b.h5"
+    shutil.copy(BIDIR, a)
+    assert run_cli("scale", a, "bilstm/*:W_*", "1.5", "-o", b).exit_code == 0
+    for k in (1, 2, 3):
+        shutil.copy(os.path.join(FIXTURES, "keras3", "stacked.h5"), tmp_path / f"w-{k}.h5")
+    shutil.copy(BIDIR, tmp_path / "w-4.h5")
+    cudnn = os.path.join(REALWORLD, "depression-cudnn", "covarep_cudnnlstm_min_model.h5")
+    runs = {"diff": ["diff", a, b], "edit": ["scale", a, "bilstm/*:W_*", "2", "--dry-run"],
+            "trace": ["trace", str(tmp_path / "w-*.h5")], "explain": ["explain", BIDIR, "bigru/forward"]}
+    if os.path.exists(cudnn):
+        runs["explain-cudnn"] = ["explain", cudnn, "lstm_cell"]
+    env = dict(os.environ, COLUMNS="80")
+    for what, args in runs.items():
+        r = subprocess.run([sys.executable, "-m", "lstmtool", *map(str, args)], capture_output=True, text=True,
+                           env=env, cwd=os.path.dirname(FIXTURES))
+        lines = r.stdout.splitlines()
+        assert lines, (what, r.stderr)
+        assert max(map(len, lines)) <= 80, (what, [x for x in lines if len(x) > 80])
+        if what == "trace":
+            assert sum(x.strip().startswith("file ") for x in lines) >= 2  # each part keeps its header
+        if what == "diff":
+            assert len(lines) <= 12, lines  # one line per gate, not a block per value
+        if what == "edit":
+            assert sum("->" in x for x in lines) == 8, lines
+        if what.startswith("explain"):
+            assert not any(x.strip().startswith("+ ") and "blocks" in x for x in lines)  # prose has no "+"

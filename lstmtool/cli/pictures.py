@@ -179,8 +179,8 @@ def trace(checkpoints, stat, part, gate, patterns, as_json, as_csv, png, force):
         w.writerows(rows)
         click.echo(buf.getvalue(), nl=False)
     else:
-        textout.echo_lines(textout.columns([[r[0]] + [f"{float(v):.6g}" if v else "" for v in r[1:]] for r in rows],
-                                           header))
+        textout.echo_lines(textout.split_columns([[r[0]] + [f"{float(v):.6g}" if v else "" for v in r[1:]]
+                                                  for r in rows], header))
     _batch_status(data["errors"], len(data["rows"]))
 
 

@@ -2,6 +2,7 @@
 rich, whose import alone costs a tenth of an edit.) Nothing here reads a file."""
 from __future__ import annotations
 
+import os
 
 import numpy as np
 from rich.console import Console
@@ -27,7 +28,11 @@ def matrix(title: str, array: np.ndarray, edge=6, precision=4):
         edge = max(1, min(edge, (console.width - 8) // (2 * cell)))
     rows = _elide(a.shape[0], edge)
     cols = _elide(a.shape[1], edge)
-    console.print(f"{title} {fmt_shape(array.shape)} {array.dtype}", markup=False)
+    from .textout import wrap
+
+    heading = f"{title} {fmt_shape(array.shape)} {array.dtype}"  # broken between words, never inside one
+    console.print(wrap(heading, console.width if console.is_terminal or os.environ.get("COLUMNS") else 0,
+                       indent="    "), markup=False, soft_wrap=True)
     t = Table(box=None)
     t.add_column("", no_wrap=True)
     for j in cols:

@@ -5,6 +5,8 @@ import alone costs about a quarter of an `inspect`.
 """
 from __future__ import annotations
 
+import os
+
 import click
 
 
@@ -12,11 +14,17 @@ def fmt_shape(shape) -> str:
     return "(" + ", ".join(str(s) for s in shape) + ")"
 
 
-def width() -> int:
-    """Columns to lay out for: COLUMNS, else the terminal's; 0 (no limit) when piped."""
+def width(stream=None) -> int:
+    """Columns to lay out for: COLUMNS, else the terminal's (of `stream`, default stdout);
+    0 (no limit) when that stream is piped."""
     import shutil
 
-    return shutil.get_terminal_size((0, 0)).columns
+    if stream is None or os.environ.get("COLUMNS"):
+        return shutil.get_terminal_size((0, 0)).columns
+    try:
+        return os.get_terminal_size(stream.fileno()).columns if stream.isatty() else 0
+    except (OSError, ValueError, AttributeError):
+        return 0
 
 
 def columns(rows, header=None, indent="  "):
@@ -31,6 +39,9 @@ def columns(rows, header=None, indent="  "):
     limit = width()
     if not limit or max(map(len, lines)) <= limit:
         return [click.style(line, bold=True) if header and k == 0 else line for k, line in enumerate(lines)]
+    grouped = _grouped(rows, header, indent, limit)
+    if grouped is not None:
+        return grouped
     out = []
     if not header:  # no names to label the values with: one wrapped line per row
         return [wrap(indent + "  ".join(r), limit, indent + "    ", sep="  ") for r in rows]
@@ -40,6 +51,57 @@ def columns(rows, header=None, indent="  "):
         out.append(indent + r[0])
         out += [wrap(f"{indent}  {n.ljust(pad)}  {v}", limit, indent + "  " + " " * (pad + 2))
                 for n, v in zip(names[1:], r[1:])]
+    return out
+
+
+def split_columns(rows, header, keep=1, indent="  "):
+    """A table too wide for the terminal as several tables, each repeating the first `keep`
+    columns (trace: the file name) with as many of the others as fit; the header stays."""
+    limit = width()
+    rows = [list(map(str, r)) for r in rows]
+    table = [list(header)] + rows
+    widths = [max(len(r[i]) for r in table if i < len(r)) for i in range(len(header))]
+    fixed = len(indent) + sum(widths[:keep]) + 2 * keep
+    if not limit or fixed + sum(w + 2 for w in widths[keep:]) <= limit + 2 or fixed >= limit:
+        return columns(rows, header, indent)
+    chunks, cur, used = [], [], fixed
+    for i in range(keep, len(header)):
+        if cur and used + widths[i] > limit:
+            chunks.append(cur)
+            cur, used = [], fixed
+        cur.append(i)
+        used += widths[i] + 2
+    chunks.append(cur)
+    out = []
+    for k, chunk in enumerate(chunks):
+        pick = list(range(keep)) + chunk
+        if k:
+            out.append("")
+        out += columns([[r[i] for i in pick] for r in rows], [header[i] for i in pick], indent)
+    return out
+
+
+def _grouped(rows, header, indent, limit):
+    """The compact form of a table too wide for the terminal: the first column (a cell path,
+    the same for many rows) becomes a heading above its rows. None if that does not fit either."""
+    if not header or len(header) < 3:
+        return None
+    rest = [r[1:] for r in rows]
+    table = [list(header[1:])] + rest
+    widths = [max(len(r[i]) for r in table if i < len(r)) for i in range(max(map(len, table)))]
+    sub = indent + "  "
+
+    def line(r):
+        return (sub + "  ".join(c.ljust(w) for c, w in zip(r, widths))).rstrip()
+    if max(len(line(r)) for r in table) > limit or max(len(indent + r[0]) for r in rows) > limit:
+        return None
+    out = [click.style(line(table[0]), bold=True)]
+    last = None
+    for r in rows:
+        if r[0] != last:
+            out.append(indent + r[0])
+            last = r[0]
+        out.append(line(r[1:]))
     return out
 
 
@@ -96,8 +158,10 @@ def group_warnings(messages) -> list:
 def warn(messages):
     if QUIET:
         return
+    import sys
+
     for w in group_warnings(messages):
-        text = printable(wrap("warning: " + w, indent="  "))
+        text = printable(wrap("warning: " + w, width(sys.stderr), indent="  "))
         click.echo(click.style("warning: ", fg="yellow") + text[len("warning: "):], err=True)
 
 
@@ -145,12 +209,30 @@ def inspect(data: dict, stats=False):
 def explain(data: dict):
     out = [click.style(data["path"], bold=True) + f" ({data['class']}, units={data['units']}, "
            f"input_dim={data['input_dim']})"]
-    out += [wrap("  " + line, indent="      ", sep=" + ").replace("\n      ", "\n      + ")
+    out += [_equation("  " + line) if " = " in line.split(" where ")[0][:12] else wrap("  " + line, indent="      ")
             for line in data["equations"]]
     out.append("shapes:  " + "  ".join(f"{k} {fmt_shape(v)}" for k, v in data["shapes"].items()))
     out += [f"  {name} = {path}" for name, path in data["datasets"].items()]
     out += [f"  note: {note}" for note in data["notes"]]
     echo_lines(out)
+
+
+def _equation(line, indent="      "):
+    """An equation broken only between its terms, continuation lines starting with `+ `;
+    a term longer than a line is broken at spaces (never mid-token), without a `+`."""
+    limit = width()
+    if not limit or len(line) <= limit:
+        return line
+    terms = line.split(" + ")
+    out, cur = [], terms[0]
+    for term in terms[1:]:
+        if len(cur) + 3 + len(term) <= limit:
+            cur += " + " + term
+        else:
+            out.append(cur)
+            cur = indent + "+ " + term
+    out.append(cur)
+    return "\n".join(wrap(o, limit, indent + "  ") for o in out)
 
 
 def plan(p, dry_run=False):
