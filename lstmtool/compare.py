@@ -91,9 +91,16 @@ def diff(path_a, path_b, patterns=()) -> dict:
                 entry["equivalent"] = ("gates " + ", ".join(sorted(set(scaled) & set(ca.gates))) +
                                        " scaled by 1.2: the documented hard_sigmoid upgrade; "
                                        "both compute the same")
+            elif not changed and not entry["settings"] and ca.class_name != cb.class_name \
+                    and CUDNN_EQUIVALENT.get(ca.class_name) == cb.class_name:
+                entry["equivalent"] = (f"every gate value equal: {ca.class_name} -> {cb.class_name} is the "
+                                       "layout change upgrade makes; both compute the same")
             out["cells"].append(entry)
         out["identical"] = all(c["status"] == "same" for c in out["cells"])
         return out
+
+
+CUDNN_EQUIVALENT = {"CuDNNLSTM": "LSTM", "CuDNNGRU": "GRU", "LSTM": "CuDNNLSTM", "GRU": "CuDNNGRU"}
 
 
 def trace(files, stat="mean", part="b", gate="f", patterns=(), progress=None) -> dict:

@@ -62,9 +62,23 @@ def _boxes(fig, axes: dict) -> dict:
     return out
 
 
+FORMATS = {".png": "png", ".svg": "svg", ".pdf": "pdf"}
+
+
+def image_format(name) -> str:
+    """The picture format `name` asks for; refused where its bytes would not be what it says."""
+    import os
+
+    ext = os.path.splitext(str(name))[1].lower()
+    if ext not in FORMATS:
+        raise UsageError(f"{name}: lstmtool draws .png, .svg or .pdf (a {ext or 'name without extension'} "
+                         "would hold other bytes than its name says)")
+    return FORMATS[ext]
+
+
 def _save(fig, out, axes) -> dict:
     boxes = _boxes(fig, axes)
-    fig.savefig(out, dpi=fig.dpi)
+    fig.savefig(out, dpi=fig.dpi, format=image_format(getattr(out, "name", out)))
     import matplotlib.pyplot as plt
 
     plt.close(fig)
@@ -96,7 +110,7 @@ def plot_weights(path, out, patterns=(), gates=()) -> dict:
         nrows = max(len(v) for v in shown.values())
         if not nrows:
             raise UsageError(f"no gate {', '.join(gates)} in the selected cells")
-        reduced, scale = {}, {p: 0.0 for p in parts}
+        reduced, scale = {}, {}
         for c in cells:  # one view at a time: read, reduce, keep only the reduction
             for p in parts:
                 for g in shown[c.path]:
@@ -106,7 +120,8 @@ def plot_weights(path, out, patterns=(), gates=()) -> dict:
                     arr, block = reduce_blocks(view.numpy())
                     reduced[c.path, p, g] = (arr, block, view.source_text())
                     finite = np.abs(arr[np.isfinite(arr)])
-                    scale[p] = max(scale[p], float(finite.max()) if finite.size else 0.0)
+                    # one scale per cell and part: a small layer is not washed out by a big one
+                    scale[c.path, p] = max(scale.get((c.path, p), 0.0), float(finite.max()) if finite.size else 0.0)
         ncols = len(cells) * len(parts)
         fig, grid = plt.subplots(nrows, ncols, figsize=(2.6 * ncols, 2.4 * nrows + 0.6), dpi=DPI,
                                  squeeze=False, gridspec_kw={"width_ratios": [3, 3, 1] * len(cells)})
@@ -123,17 +138,20 @@ def plot_weights(path, out, patterns=(), gates=()) -> dict:
                     arr, block, source = item
                     if p == "b":
                         arr = arr.T  # a strip: one column per bias row
-                    v = scale[p] or 1.0
+                    v = scale.get((c.path, p)) or 1.0
                     image = ax.imshow(arr, cmap="RdBu_r", vmin=-v, vmax=v, aspect="auto", interpolation="nearest")
                     note = "" if block == (1, 1) else f"\nmean of {block[0]}x{block[1]} blocks"
                     title = f"{c.path} {p}_{g}"
                     ax.set_title(f"{title}\n{source}{note}", fontsize=7)
                     ax.set_xticks([])
                     ax.set_yticks([])
+                    rows_are = {"W": "input feature", "U": "previous h unit", "b": "bias row"}[p]
+                    ax.set_xlabel("unit of the gate" if p != "b" else "", fontsize=6)
+                    ax.set_ylabel(rows_are, fontsize=6)
                     axes[title] = ax
-                    if r == 0 and k == len(cells) - 1:
-                        fig.colorbar(image, ax=ax, fraction=0.08)
-        fig.suptitle(f"{path}: gate weights (colour scale shared per part, centred at 0)", fontsize=9)
+                    if r == 0:
+                        fig.colorbar(image, ax=ax, fraction=0.08).ax.tick_params(labelsize=5)
+        fig.suptitle(f"{path}: gate weights (colour scale per cell and part, centred at 0)", fontsize=9)
         fig.tight_layout()
         return _save(fig, out, axes)
 
@@ -159,10 +177,19 @@ def plot_bias(path, out, patterns=(), gates=()) -> dict:
                 a = np.asarray(c.b[g].numpy(), dtype=np.float64)
                 rows = a if a.ndim == 2 else a[None, :]
                 labels = ["input", "recurrent"] if a.ndim == 2 else [None]
-                for row, label in zip(rows, labels):
-                    ax.hist(row, bins=30, alpha=0.7, label=label)
+                bins = np.histogram_bin_edges(rows, bins=min(30, max(5, rows.shape[-1] // 2)))
+                for row, label, colour in zip(rows, labels, ("tab:blue", "tab:orange")):
+                    # outlines: where the two rows coincide, neither hides the other
+                    ax.hist(row, bins=bins, label=label, histtype="step" if a.ndim == 2 else "bar",
+                            linewidth=1.4, color=colour)
                 if a.ndim == 2:
                     ax.legend(fontsize=6)
+                _integer_counts(ax)
+                from matplotlib.ticker import MaxNLocator
+
+                ax.xaxis.set_major_locator(MaxNLocator(4))
+                ax.set_xlabel("bias value", fontsize=6)
+                ax.set_ylabel("units", fontsize=6)
                 title = f"{c.path} b_{g}"
                 ax.set_title(f"{title}\n{c.b[g].source_text()}", fontsize=7)
                 ax.tick_params(labelsize=6)
@@ -173,20 +200,41 @@ def plot_bias(path, out, patterns=(), gates=()) -> dict:
 
 
 def timescales(cell):
-    """(T per unit, gate, chrono (lo, hi) or None): T = 1 / (1 - sigmoid(b)), b the forget
-    gate's bias (GRU: the update gate z, which in Keras keeps the old state)."""
+    """(T per unit, gate, chrono (lo, hi) or None): T = 1 / (1 - act(b)), b the forget
+    gate's bias (GRU: the update gate z, which in Keras keeps the old state) and act the
+    cell's own recurrent activation (hard_sigmoid in the formula of the file's Keras)."""
+    from .cells.activations import activation
+
     gate = "f" if cell.family == "lstm" else "z" if cell.family == "gru" else None
     if gate is None or gate not in cell.b:
         return None
-    b = effective_bias(cell.b[gate].numpy())
-    with np.errstate(over="ignore"):
-        t = 1.0 + np.exp(b)  # = 1 / (1 - sigmoid(b))
+    b = np.asarray(effective_bias(cell.b[gate].numpy()), dtype=np.float64)
+    with np.errstate(over="ignore", divide="ignore"):
+        if cell.recurrent_activation == "sigmoid":
+            t = 1.0 + np.exp(b)  # = 1 / (1 - sigmoid(b)), without the rounding of 1 - sigmoid
+        else:
+            t = 1.0 / (1.0 - activation(cell.recurrent_activation, cell.keras_major)(b))
     chrono = None
     if cell.family == "lstm" and "i" in cell.b:
         bi = effective_bias(cell.b["i"].numpy())
         if bi.shape == b.shape and np.allclose(bi, -b, atol=1e-6) and np.all(b >= 0):
             chrono = (2.0, float(t.max()))  # chrono draws b_f = log(U[1, T-1]): T in [2, T_max]
     return t, gate, chrono
+
+
+def _plain_log_ticks(ax):
+    """Log-axis ticks as plain numbers (3, 10, 30), not 2x10^0."""
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+    ax.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    ax.xaxis.set_minor_formatter(NullFormatter())
+
+
+def _integer_counts(ax):
+    from matplotlib.ticker import MaxNLocator
+
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
 
 
 def plot_timescales(path, out, patterns=()) -> dict:
@@ -201,9 +249,16 @@ def plot_timescales(path, out, patterns=()) -> dict:
         for ax, (c, (t, gate, chrono)) in zip(grid[:, 0], items):
             finite = t[np.isfinite(t)]
             hi = max(float(finite.max()) if finite.size else 2.0, 2.0)
-            ax.hist(np.clip(t, 1.0, hi), bins=np.geomspace(1.0, hi * 1.01, 40), color="tab:blue")
+            lo = max(1.0, float(finite.min()) if finite.size else 1.0)
+            ax.hist(np.clip(t, lo, hi), bins=np.geomspace(lo, hi * 1.01, 40), color="tab:blue")
             ax.set_xscale("log")
-            ax.set_xlabel(f"T = 1 / (1 - sigmoid(b_{gate})), time steps", fontsize=7)
+            ax.set_xlim(lo / 1.05, hi * 1.05)  # the data's range, not decades of empty axis
+            _plain_log_ticks(ax)
+            _integer_counts(ax)
+            ax.set_ylabel("units", fontsize=7)
+            ax.set_xlabel(f"T = 1 / (1 - {c.recurrent_activation}(b_{gate})), time steps"
+                          + (" (not shown: units whose gate is saturated at 1, T infinite)"
+                             if finite.size < t.size else ""), fontsize=7)
             if chrono:
                 ax.axvspan(*chrono, color="tab:orange", alpha=0.2, label="chrono-initialised range")
                 ax.legend(fontsize=6)
@@ -225,23 +280,55 @@ def plot_diff(data: dict, out) -> dict:
     for ax, c in zip(grid[:, 0], cells):
         labels = [f"{g['part']}_{g['gate']}" for g in c["gates"]]
         values = [g.get("max_abs", np.nan) for g in c["gates"]]
-        ax.bar(labels, values, color=["tab:red" if g["changed"] else "tab:gray" for g in c["gates"]])
+        scaled = [bool(g.get("scaled_by")) for g in c["gates"]]
+        colours = ["tab:blue" if sc else "tab:red" if g["changed"] else "tab:gray"
+                   for g, sc in zip(c["gates"], scaled)]
+        ax.bar(labels, values, color=colours)
         ax.set_ylabel("max |b - a|", fontsize=7)
         ax.tick_params(labelsize=6)
-        ax.set_title(c["path"], fontsize=8)
+        title = c["path"]
+        if c.get("equivalent"):
+            title += f"\nequivalent: {c['equivalent']}"
+        elif any(scaled):
+            title += "\nblue: scaled by 1.2 (the hard_sigmoid upgrade: computes the same)"
+        ax.set_title(title, fontsize=7)
         axes[c["path"]] = ax
     fig.suptitle(f"{data['a']} -> {data['b']}", fontsize=8)
     fig.tight_layout()
     return _save(fig, out, axes)
 
 
+def trace_axis(files):
+    """(x values, "epoch") where every name holds one number that differs between files (the
+    epoch of `weights-03-0.41.hdf5` is the first such), else (positions, "index")."""
+    import os
+    import re
+
+    numbers = [re.findall(r"\d+", os.path.basename(f)) for f in files]
+    if files and all(numbers) and len({len(n) for n in numbers}) == 1:
+        for k in range(len(numbers[0])):
+            column = [int(n[k]) for n in numbers]
+            if len(set(column)) == len(column):
+                return np.array(column), "epoch"
+    return np.arange(len(files)), "index"
+
+
 def plot_trace(data: dict, out) -> dict:
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(8, 4), dpi=DPI)
-    x = np.arange(len(data["rows"]))
+    x, label = trace_axis([r["file"] for r in data["rows"]])
     for cell in data["cells"]:
         ax.plot(x, [r["values"].get(cell, np.nan) for r in data["rows"]], marker="o", markersize=3, label=cell)
-    ax.set_xlabel("checkpoint (natural file-name order)", fontsize=8)
+    if label == "epoch":
+        ax.set_xlabel("epoch (the number in each checkpoint's name)", fontsize=8)
+    else:
+        import os
+
+        names = [os.path.basename(r["file"]) for r in data["rows"]]
+        step = max(1, len(names) // 12)  # at most a dozen names, readable
+        ax.set_xticks(x[::step])
+        ax.set_xticklabels(names[::step], rotation=30, ha="right", fontsize=6)
+        ax.set_xlabel("checkpoint (natural file-name order)", fontsize=8)
     ax.set_ylabel(f"{data['stat']} of {data['part']}_{data['gate']}", fontsize=8)
     ax.legend(fontsize=7)
     fig.tight_layout()

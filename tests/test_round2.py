@@ -262,3 +262,34 @@ def test_80_columns(tmp_path):
             assert sum("->" in x for x in lines) == 8, lines
         if what.startswith("explain"):
             assert not any(x.strip().startswith("+ ") and "blocks" in x for x in lines)  # prose has no "+"
+
+
+def test_pictures_round2(tmp_path):
+    pytest.importorskip("matplotlib")
+    import lstmtool
+    from lstmtool.pictures import timescales, trace_axis
+
+    with lstmtool.load(os.path.join(FIXTURES, "upgrade", "hard_sigmoid.h5")) as m:
+        cell = next(c for c in m.cells if c.family == "lstm")
+        t, gate, _ = timescales(cell)
+        b = cell.b["f"].numpy().astype(np.float64)
+        want = 1.0 / (1.0 - np.clip(0.2 * b + 0.5, 0.0, 1.0))  # the gate Keras 2 computed
+        np.testing.assert_allclose(t, want)
+        assert not np.allclose(t, 1.0 + np.exp(b))  # what the sigmoid formula would have said
+    x, kind = trace_axis(["w-03-0.41.hdf5", "w-10-0.22.hdf5", "w-7-0.30.hdf5"])
+    assert kind == "epoch" and list(x) == [3, 10, 7]
+    assert trace_axis(["best.h5", "last.h5"])[1] == "index"
+    r = run_cli("plot", BIDIR, "-o", tmp_path / "x.jpg")
+    assert r.exit_code == 2 and ".png, .svg or .pdf" in r.output and not (tmp_path / "x.jpg").exists()
+    assert run_cli("plot", BIDIR, "-o", tmp_path / "x.svg").exit_code == 0
+    assert b"<svg" in (tmp_path / "x.svg").read_bytes()[:400]
+
+
+def test_diff_of_a_cudnn_upgrade_says_it_is_equivalent(tmp_path):
+    src = os.path.join(REALWORLD, "depression-cudnn", "covarep_cudnnlstm_min_model.h5")
+    if not os.path.exists(src):
+        pytest.skip("../shared/realworld is not beside this checkout")
+    assert run_cli("upgrade", src, "-o", tmp_path / "u.keras").exit_code == 0
+    r = run_cli("diff", src, tmp_path / "u.keras")
+    assert r.exit_code == 1
+    assert "CuDNNLSTM -> LSTM" in r.stdout and "all equivalent" in r.stdout

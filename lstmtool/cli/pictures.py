@@ -11,7 +11,9 @@ from . import cli
 
 def _check_png(out, force):
     from ..edit import refuse_special
+    from ..pictures import image_format
 
+    image_format(out)
     refuse_special(out)
     if os.path.lexists(out) and not force:
         from ..errors import UsageError
@@ -97,6 +99,8 @@ def diff(ctx, a, b, patterns, as_json, png, force):
             if c["status"] in ("only in a", "only in b"):
                 rows.append([c["path"], c["status"], ""])
                 continue
+            if c["class"][0] != c["class"][1]:
+                rows.append([c["path"], "class", f"{c['class'][0]} -> {c['class'][1]}"])
             for key, (va, vb) in c["settings"].items():
                 rows.append([c["path"], key, f"{va} -> {vb}"])
             for g in c["gates"]:
@@ -109,8 +113,12 @@ def diff(ctx, a, b, patterns, as_json, png, force):
                 rows.append([c["path"], "note", c["equivalent"]])
         if rows:
             textout.echo_lines(textout.columns(rows, ["cell", "what", "change"]))
+        differ = [c for c in data["cells"] if c["status"] != "same"]
+        equivalent = sum(bool(c.get("equivalent")) for c in differ)
         click.echo("identical recurrent weights" if data["identical"] else
-                   f"{sum(c['status'] != 'same' for c in data['cells'])} cell(s) differ")
+                   f"{len(differ)} cell(s) differ" + (", all equivalent: they compute the same"
+                                                      if equivalent == len(differ) else
+                                                      f" ({equivalent} equivalent)" if equivalent else ""))
     ctx.exit(0 if data["identical"] else 1)
 
 
