@@ -147,13 +147,15 @@ def _plain(entry, h5, number, given=None):
     elif len(names) == 4 and all(n.endswith(suffix) for n, suffix in zip(names, K1_BN_ORDER)):
         cls = "BatchNormalization"  # Keras 1: gamma, beta, running_mean, running_std (a variance)
     elif [keras1_role(w) and keras1_role(w)[1] for w, _ in entry.weights] == ["W"] and len(shapes[0]) == 2 \
-            and entry.name.startswith(tuple(K1_NAMED)):
-        cls = K1_NAMED[next(p for p in K1_NAMED if entry.name.startswith(p))]  # Keras 1 names say the class
+            and entry.name.startswith(tuple(K1_NAMED) + ("timedistributed", "time_distributed")):
+        # Keras 1 names say the class (a TimeDistributed holds a Dense: the only layer Keras 1 wrapped so)
+        cls = next((K1_NAMED[p] for p in K1_NAMED if entry.name.startswith(p)), "Dense")
     if cls is None:
         raise Refused(f"layer {entry.name!r}: its class cannot be told from its weights "
                       f"({', '.join(names)}); name it with --layer-class {entry.name}=ClassName")
-    wrapped = given == "TimeDistributed" or (given is None and entry.name.startswith("time_distributed")
-                                              and cls in ("Dense", "Conv1D", "Conv2D", "BatchNormalization"))
+    wrapped = given == "TimeDistributed" or (
+        given is None and entry.name.startswith(("time_distributed", "timedistributed"))
+        and cls in ("Dense", "Conv1D", "Conv2D", "BatchNormalization"))
     if given == "TimeDistributed":
         cls = CONV_BY_RANK.get(len(shapes[0])) if names in (["kernel"], ["kernel", "bias"]) else None
         if cls is None:
