@@ -7,18 +7,23 @@
 """
 from .errors import LstmtoolError, ModelError, UsageError, WriteError
 
-__all__ = ["load", "upgrade", "LstmtoolError", "ModelError", "UsageError", "WriteError"]
-__version__ = "0.1.0"
+from .version import __version__  # noqa: F401
+
+__all__ = ["load", "upgrade", "LstmtoolError", "ModelError", "UsageError", "WriteError", "__version__"]
+
+# The API's modules by the names docs/api.md gives them (lstmtool.edit.plan_set, ...).
+MODULES = {"edit": "surgery.edit", "filelock": "surgery.filelock", "reference": "cells.reference",
+           "compare": "pictures.compare", "verify": "reading.verify"}
 
 
 def __getattr__(name):
     # Imported on first use so `lstmtool --help` does not pay for h5py and numpy.
+    import importlib
+
     if name == "load":
-        from .reader import load
-
-        return load
+        return importlib.import_module(".reading.reader", __name__).load
     if name == "upgrade":
-        from .keras3_upgrade import upgrade
-
-        return upgrade
+        return importlib.import_module(".upgrader.keras3", __name__).upgrade
+    if name in MODULES:
+        return importlib.import_module(f".{MODULES[name]}", __name__)
     raise AttributeError(name)

@@ -193,7 +193,7 @@ def check_file(path, kcells, which, work):
             problems.append(f"set-forget-bias: {r.stderr.strip()}")
         elif r.exit_code == 0:
             problems += keras_forget_check(edited, path, which)
-        from lstmtool.verify import verify_file
+        from lstmtool.reading.verify import verify_file
 
         try:
             result = verify_file(path)

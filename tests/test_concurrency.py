@@ -46,7 +46,7 @@ def test_two_concurrent_edits_both_land(tmp_path, src):
 
 
 def test_no_wait_refuses_while_another_run_holds_the_file(tmp_path):
-    from lstmtool.filelock import locked
+    from lstmtool.surgery.filelock import locked
 
     work = tmp_path / "m.h5"
     shutil.copy(CASES[1], work)

@@ -119,7 +119,7 @@ def test_directory_not_writable(tmp_path):
         before = open(work, "rb").read()
         code = (
             "import os, sys\n"
-            "import lstmtool.cli, lstmtool.edit, lstmtool.cli.render, lstmtool.reader, lstmtool.writeback\n"
+            "import lstmtool.cli, lstmtool.surgery.edit, lstmtool.cli.render, lstmtool.reading.reader, lstmtool.surgery.writeback\n"
             "import lstmtool.containers.tf_checkpoint, mmap, google_crc32c\n"
             "import h5py, numpy, rich.table, rich.console, tempfile, zipfile, difflib, fnmatch, json, errno\n"
             "os.setgid(65534); os.setuid(65534)\n"

@@ -52,7 +52,7 @@ def test_keras_archive_without_config_says_so(tmp_path):
 
 
 def test_failed_export_leaves_no_partial_directory(tmp_path, monkeypatch):
-    from lstmtool import exchange
+    from lstmtool.exchange import gates as exchange
 
     calls = []
 

@@ -9,7 +9,7 @@ import pytest
 
 import lstmtool
 from conftest import FIXTURES, expected, run_cli
-from lstmtool import reference
+from lstmtool.cells import reference
 
 LEGACY = os.path.join(FIXTURES, "legacy")
 
@@ -213,7 +213,7 @@ def test_realworld_edit_matches_set_weights(realworld, tmp_path, name):
                                   "har-convlstm/LRCN_model.h5", "dot-res-lstm/bilstm.h5",
                                   "aashmit-tfk213/GRU.h5", "ts-bilstm/bilstm_model.keras"])
 def test_verify_realworld(realworld, name):
-    from lstmtool.verify import verify_file
+    from lstmtool.reading.verify import verify_file
 
     result = verify_file(os.path.join(realworld, name))
     assert result["ok"], result

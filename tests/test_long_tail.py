@@ -64,7 +64,7 @@ def test_bidirectional_stacked_cells_weights_only_paths_unique(tfk, tmp_path):
 
 
 def test_cells_a_file_cannot_name_apart_get_unique_paths():
-    from lstmtool.reader import unique_paths
+    from lstmtool.reading.reader import unique_paths
 
     class C:
         def __init__(self, p):
@@ -163,7 +163,7 @@ def test_backslash_and_colon_in_layer_names_round_trip(k3, tmp_path):
 def test_verify_on_valid_models_it_used_to_fail(k3, tmp_path):
     """Issue 9.6: return_state, Bidirectional(RNN(StackedRNNCells)), stacked go_backwards,
     layers named forward / cell_0 inside a nested model, merge_mode=None."""
-    from lstmtool.verify import verify_file
+    from lstmtool.reading.verify import verify_file
 
     L = k3.layers
     x = k3.Input((6, 3))

@@ -49,7 +49,7 @@ def test_weights_panels_show_the_known_values_in_the_right_colours(tmp_path, edi
 
 
 def test_large_matrices_are_reduced_and_say_so():
-    from lstmtool.pictures import reduce_blocks
+    from lstmtool.pictures.draw import reduce_blocks
 
     a = np.arange(400 * 330, dtype=np.float64).reshape(400, 330)
     r, block = reduce_blocks(a, 160)
@@ -64,7 +64,7 @@ def test_bias_and_timescales_plots(tmp_path, edited):
     r = run_cli("plot", edited, "--kind", "timescales", "-o", tmp_path / "t.png", "--json")
     assert r.exit_code == 0 and "lstm timescales" in json.loads(r.stdout)["panels"]
     from lstmtool import load
-    from lstmtool.pictures import timescales
+    from lstmtool.pictures.draw import timescales
 
     with load(edited) as m:
         t, gate, chrono = timescales(m.cell("lstm"))
@@ -76,7 +76,7 @@ def test_chrono_initialised_range_is_recognised(tmp_path):
     shutil.copy(SRC, path)
     assert run_cli("chrono-init", path, "--tmax", "50", "--seed", "0").exit_code == 0
     from lstmtool import load
-    from lstmtool.pictures import timescales
+    from lstmtool.pictures.draw import timescales
 
     with load(path) as m:
         t, _, chrono = timescales(m.cell("lstm"))

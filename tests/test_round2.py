@@ -110,7 +110,7 @@ def test_verify_bidirectional_convlstm_halves():
     path = os.path.join(PEER, "dl4j-tfkeras", "convlstm2d_2.h5")
     if not os.path.exists(path):
         pytest.skip("../shared/peer is not beside this checkout")
-    from lstmtool.verify import verify_file
+    from lstmtool.reading.verify import verify_file
 
     result = verify_file(path)
     assert result["ok"], result  # was 0.647: each half compared with the forward weights
@@ -121,7 +121,7 @@ def test_verify_cudnn_on_a_cpu():
     path = os.path.join(REALWORLD, "depression-cudnn", "covarep_cudnnlstm_min_model.h5")
     if not os.path.exists(path):
         pytest.skip("../shared/realworld is not beside this checkout")
-    from lstmtool.verify import verify_file
+    from lstmtool.reading.verify import verify_file
 
     result = verify_file(path)  # was NotFoundError: CudnnRNNV3 needs a GPU
     assert result["ok"] and result["layers"][0]["max_abs_diff"] < 1e-5, result
@@ -186,7 +186,7 @@ def test_upgrade_dry_run_needs_no_output():
 
 
 def test_special_kind():
-    from lstmtool.writeback import special_kind
+    from lstmtool.core.files import special_kind
 
     assert special_kind("/dev/null") == "character device"
     assert special_kind(BIDIR) is None
@@ -202,7 +202,7 @@ def test_a_waiting_edit_says_whom_it_waits_for(tmp_path):
     m = tmp_path / "m.h5"
     shutil.copy(BIDIR, m)
     holder = subprocess.Popen([sys.executable, "-c", (
-        "import sys, time; from lstmtool.filelock import locked\n"
+        "import sys, time; from lstmtool.surgery.filelock import locked\n"
         f"with locked([{str(m)!r}]):\n    print('held', flush=True); time.sleep(2.5)")],
         stdout=subprocess.PIPE, text=True, cwd=os.path.dirname(FIXTURES))
     try:
@@ -267,7 +267,7 @@ def test_80_columns(tmp_path):
 def test_pictures_round2(tmp_path):
     pytest.importorskip("matplotlib")
     import lstmtool
-    from lstmtool.pictures import timescales, trace_axis
+    from lstmtool.pictures.draw import timescales, trace_axis
 
     with lstmtool.load(os.path.join(FIXTURES, "upgrade", "hard_sigmoid.h5")) as m:
         cell = next(c for c in m.cells if c.family == "lstm")

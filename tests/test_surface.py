@@ -223,7 +223,7 @@ def test_onnx_runs_keras2_hard_sigmoid_exactly(tmp_path):
     import onnxruntime as ort
     from onnx import TensorProto, helper, numpy_helper
 
-    from lstmtool import reference
+    from lstmtool.cells import reference
 
     out = tmp_path / "o"
     r = run_cli("export", HARD, "-o", out, "--layout", "onnx", "--json")

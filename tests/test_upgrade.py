@@ -16,7 +16,7 @@ import pytest
 
 import lstmtool
 from conftest import FIXTURES, fid, run_cli
-from lstmtool.model import group_cells
+from lstmtool.core.model import group_cells
 
 FULL = [p for p in sorted(glob.glob(os.path.join(FIXTURES, "*", "*")))
         if not p.endswith((".npz", ".weights.h5", ".wonly.h5")) and "cudnngru_weights" not in p
@@ -79,7 +79,7 @@ def sample_inputs(kmodel, rng, steps=7):
 
 def check_layers_against_reference(keras3, original, upgraded):
     """Each recurrent layer of the upgraded file vs the NumPy reference of the original."""
-    from lstmtool.verify import find_layer, numpy_output
+    from lstmtool.reading.verify import find_layer, numpy_output
 
     kmodel = keras3.saving.load_model(upgraded)
     rng = np.random.default_rng(0)
@@ -282,7 +282,7 @@ def test_weights_only_loads_into_the_keras3_model(keras3, tmp_path, path):
     plan = json.loads(run_cli("upgrade", full, "-o", tmp_path / "m.keras", "--json").stdout)
     model = keras3.saving.load_model(tmp_path / "m.keras")
     model.load_weights(weights)
-    from lstmtool.verify import find_layer
+    from lstmtool.reading.verify import find_layer
 
     with lstmtool.load(path) as m:
         for path_, cells in group_cells(m.cells).items():
@@ -299,7 +299,7 @@ def test_weights_only_loads_into_the_keras3_model(keras3, tmp_path, path):
 def test_textgenrnn_cudnn_weights_load_into_keras3(keras3, realworld, tmp_path):
     """textgenrnn's weights (CuDNNLSTM x2, a custom attention layer) into textgenrnn's
     architecture written in Keras 3; each LSTM computes what the original CuDNN cell did."""
-    from lstmtool.verify import numpy_output
+    from lstmtool.reading.verify import numpy_output
 
     src = os.path.join(realworld, "textgenrnn/textgenrnn_weights.hdf5")
     out = tmp_path / "tg.weights.h5"
@@ -338,7 +338,7 @@ def test_keras1_convolution1d_sequential(keras3, tmp_path):
     Keras 3, against Keras 1's equations in NumPy on the original file's arrays."""
     import h5py
 
-    from lstmtool import reference
+    from lstmtool.cells import reference
 
     path = os.path.join(FIXTURES, "legacy", "keras1_conv1d_lstm.h5")
     out = upgrade_ok(path, tmp_path)

@@ -9,7 +9,7 @@ FULL = fixture_files(full_only=True)
 
 @pytest.mark.parametrize("path", FULL, ids=fid)
 def test_verify_passes(path):
-    from lstmtool.verify import verify_file
+    from lstmtool.reading.verify import verify_file
 
     result = verify_file(path)
     assert result["ok"], result
@@ -22,8 +22,8 @@ def test_verify_passes(path):
 
 def test_verify_detects_a_wrong_slice(monkeypatch):
     """Swap f and i in lstmtool's views: verify must notice (the test can fail)."""
-    from lstmtool import reference
-    from lstmtool.verify import verify_file
+    from lstmtool.cells import reference
+    from lstmtool.reading.verify import verify_file
 
     real = reference.gate_arrays
 

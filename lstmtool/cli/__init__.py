@@ -132,7 +132,7 @@ def cli(ctx, quiet, color):
 def main(argv=None):
     import sys
 
-    from .. import watchdog
+    from ..reading import watchdog
 
     watchdog.ENABLED = True  # a command-line process only: never inside a host program (or a test run)
     for stream in (sys.stdout, sys.stderr):  # names from damaged files: escaped, never a crash

@@ -72,9 +72,9 @@ def write_options(fn):
 
 def run(models, out, make_plan, opts):
     """Lock every file to be replaced, plan each model under the lock, render, write."""
-    from .. import filelock
-    from ..edit import check_outputs
-    from ..filelock import locked
+    from ..surgery import filelock
+    from ..surgery.edit import check_outputs
+    from ..surgery.filelock import locked
     from . import textout
 
     filelock.NOTIFY = lambda line: None if textout.QUIET else click.echo(line, err=True)
@@ -86,8 +86,8 @@ def run(models, out, make_plan, opts):
 
 def finish(plans, outs, dry_run, backup, verify_after, as_json):
     from . import textout
-    from ..edit import check_writable, write
-    from ..filelock import leftovers
+    from ..surgery.edit import check_writable, write
+    from ..surgery.filelock import leftovers
 
     for plan, out in zip(plans, outs):
         stale = leftovers(out or plan.model)
@@ -126,7 +126,7 @@ def set_forget_bias(value, models, patterns, out, **opts):
         lstmtool set-forget-bias 1.0 a.h5 b.keras --layer 'bi*' --backup
         lstmtool set-forget-bias 1.0 model.keras -o edited.keras --verify
     """
-    from ..edit import plan_forget_bias
+    from ..surgery.edit import plan_forget_bias
 
     run(models, out, lambda m: plan_forget_bias(m, value, patterns), opts)
 
@@ -147,7 +147,7 @@ def set_(model, target, value, npy, allow_nonfinite, out, **opts):
         lstmtool set model.h5 lstm:b_i -1 --dry-run
         lstmtool set model.h5 bigru/forward:U_r --from U_r.npy
     """
-    from ..edit import plan_set
+    from ..surgery.edit import plan_set
     from ..errors import UsageError
 
     if (value is None) == (npy is None):
@@ -167,7 +167,7 @@ def scale(model, target, factor, out, **opts):
     Example:
         lstmtool scale model.h5 'lstm:W_*' 0.5 --dry-run
     """
-    from ..edit import plan_scale
+    from ..surgery.edit import plan_scale
 
     run([model], out, lambda m: plan_scale(m, target, factor), opts)
 
@@ -185,6 +185,6 @@ def chrono_init(model, tmax, seed, patterns, out, **opts):
     Example:
         lstmtool chrono-init model.h5 --tmax 200 --seed 0 --dry-run
     """
-    from ..edit import plan_chrono
+    from ..surgery.edit import plan_chrono
 
     run([model], out, lambda m: plan_chrono(m, tmax, seed, patterns), opts)

@@ -54,7 +54,7 @@ def export(model, out_dir, patterns, fmt, layout, force, allow_activation_mismat
         lstmtool export model.h5 -o pt/ --layout torch
         lstmtool export model.h5 -o ox/ --layout onnx
     """
-    from ..exchange import export_model
+    from ..exchange.gates import export_model
 
     progress = _Progress()
     try:
@@ -87,6 +87,6 @@ def import_(model, source, layout, patterns, out, **opts):
         lstmtool import model.h5 gates/ -o patched.h5
         lstmtool import model.h5 pt/lstm.safetensors --layout torch --dry-run
     """
-    from ..exchange import plan_import
+    from ..exchange.gates import plan_import
 
     run([model], out, lambda m: plan_import(m, source, layout, patterns), opts)

@@ -10,8 +10,8 @@ from . import cli
 
 
 def _check_png(out, force):
-    from ..edit import refuse_special
-    from ..pictures import image_format
+    from ..surgery.edit import refuse_special
+    from ..pictures.draw import image_format
 
     image_format(out)
     refuse_special(out)
@@ -23,7 +23,7 @@ def _check_png(out, force):
 
 def _draw(fn, out, *args):
     """Draw into a temporary file beside OUT and rename it: never a half-written picture."""
-    from ..writeback import atomic_output
+    from ..core.files import atomic_output
 
     with atomic_output(out) as fh:
         return fn(*args, fh)
@@ -50,7 +50,7 @@ def plot(model, layers, out, kind, gates, force, as_json):
         lstmtool plot model.h5 lstm --kind bias --gate f -o bias.png
         lstmtool plot model.keras --kind timescales -o memory.png
     """
-    from .. import pictures
+    from ..pictures import draw as pictures
 
     _check_png(out, force)
     fn = {"weights": lambda p, fh: pictures.plot_weights(p, fh, layers, gates),
@@ -78,7 +78,7 @@ def diff(ctx, a, b, patterns, as_json, png, force):
         lstmtool diff model.h5 edited.h5
         lstmtool diff old.h5 upgraded.keras --json
     """
-    from .. import compare
+    from ..pictures import compare
     from ..errors import LstmtoolError
     from . import fail, textout
 
@@ -87,7 +87,7 @@ def diff(ctx, a, b, patterns, as_json, png, force):
     except LstmtoolError as e:  # diff(1): any trouble is 2, never confused with "different"
         fail(ctx, str(e), 2)
     if png:
-        from .. import pictures
+        from ..pictures import draw as pictures
 
         _check_png(png, force)
         _draw(lambda d, fh: pictures.plot_diff(d, fh), png, data)
@@ -144,8 +144,8 @@ def trace(checkpoints, stat, part, gate, patterns, as_json, as_csv, png, force):
     """
     import sys
 
-    from .. import compare
-    from ..names import expand_models
+    from ..pictures import compare
+    from ..core.names import expand_models
     from . import textout
 
     files = expand_models(checkpoints)
@@ -163,7 +163,7 @@ def trace(checkpoints, stat, part, gate, patterns, as_json, as_csv, png, force):
         if progress:
             bar.stop()
     if png:
-        from .. import pictures
+        from ..pictures import draw as pictures
 
         _check_png(png, force)
         _draw(lambda d, fh: pictures.plot_trace(d, fh), png, data)

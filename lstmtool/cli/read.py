@@ -29,9 +29,9 @@ def inspect(models, patterns, stats, as_json, strict):
         lstmtool inspect model.keras --stats --layer 'bi*'
         lstmtool inspect 'checkpoints/*.h5' --json
     """
-    from .. import load
-    from ..names import expand_models
-    from ..report import inspect_model
+    from ..reading.reader import load
+    from ..core.names import expand_models
+    from ..reading.report import inspect_model
     from . import textout
 
     paths = expand_models(models)
@@ -76,9 +76,9 @@ def explain(model, layer, as_json):
         lstmtool explain model.h5 lstm
         lstmtool explain model.keras bilstm/backward --json
     """
-    from .. import load
+    from ..reading.reader import load
     from . import textout
-    from ..report import explain_data
+    from ..reading.report import explain_data
 
     with load(model) as m:
         data = explain_data(m, m.cell(layer))
@@ -104,8 +104,8 @@ def show(model, layer, gates, parts, stored, precision, fmt, as_json):
         lstmtool show model.h5 lstm --gate f --part b
         lstmtool show model.h5 lstm --gate f --part W --format csv > W_f.csv
     """
-    from .. import load
-    from ..report import selected_views
+    from ..reading.reader import load
+    from ..reading.report import selected_views
 
     with load(model) as m:
         views = selected_views(m.cell(layer), gates, parts, stored)
@@ -144,7 +144,7 @@ def verify(model, tolerance, seed, as_json):
         lstmtool verify model.keras --tolerance 1e-4 --json
     """
     from . import render
-    from ..verify import verify_file
+    from ..reading.verify import verify_file
 
     result = verify_file(model, tolerance=tolerance, seed=seed)
     if as_json:

@@ -50,7 +50,7 @@ def upgrade(model, out, config, like, hard_sigmoid, backend, replacements, dry_r
             --layer-class attention=AttentionWeightedAverage
     """
     from ..errors import UsageError
-    from ..keras3_upgrade import upgrade as run
+    from ..upgrader.keras3 import upgrade as run
 
     classes = {}
     for item in layer_classes:

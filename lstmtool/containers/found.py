@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Optional
 
-from ..config import Spec
+from ..core.config import Spec
 
 # Keras 1 per-gate weight names: lstm_1_W_i, forward_lstm_1_U_c:0, gru_1_b_z_1:0, simplernn_1_W
 KERAS1_NAME = re.compile(r"^(?P<prefix>.*?)_(?P<part>[WUb])(?:_(?P<gate>[a-z]))?(?:_\d+)?$")

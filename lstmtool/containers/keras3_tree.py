@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import h5py
 
-from ..config import Spec, walk_cells
+from ..core.config import Spec, walk_cells
 from .found import FoundCell
 from .hdf5 import check_safe_path, text
 

@@ -7,7 +7,7 @@ another layer entirely).
 """
 from __future__ import annotations
 
-from ..config import Spec, walk_cells
+from ..core.config import Spec, walk_cells
 from .found import FUSED_ROLES, FoundCell, components, roles_for
 from .hdf5 import check_safe_path, text, text_list
 

@@ -179,11 +179,23 @@ def graph(bundle: tf_bundle.Bundle, filename: str) -> list:
         raise ModelError(f"{filename}: damaged object graph ({e})") from None
 
 
-def read_model(filename: str, loc: Location):
-    """A Model over the bundle; cells found through the object graph (and metadata)."""
-    from .. import reader
-    from ..config import OPAQUE_CLASSES, walk_cells
-    from ..model import Layer, Model
+@dataclass
+class Parts:
+    """What a SavedModel or checkpoint holds, for the reader to build a Model from."""
+
+    store: "BundleStore"
+    version: Optional[str]
+    backend: Optional[str]
+    spec: object
+    found: list
+    layers: list
+    warnings: list
+
+
+def read_parts(filename: str, loc: Location) -> Parts:
+    """The bundle's store, its config and the cells found through the object graph (and metadata)."""
+    from ..core.config import OPAQUE_CLASSES, parse_config, walk_cells
+    from ..core.model import Layer
 
     bundle = open_bundle(loc, filename)
     store = BundleStore(bundle, filename)
@@ -199,7 +211,7 @@ def read_model(filename: str, loc: Location):
             model_config = json.loads(model_config)
         store.raw_config = tf_objects.untuple(model_config) if isinstance(model_config, dict) else None
         store.nodes = nodes
-        spec = reader._parse(json.dumps(store.raw_config) if store.raw_config else None, filename)
+        spec = parse_config(json.dumps(store.raw_config) if store.raw_config else None, filename)
         warnings, layers = [], []
         if spec is None:
             found = tf_objects.infer_cells(nodes, store.shape)
@@ -214,12 +226,7 @@ def read_model(filename: str, loc: Location):
                 layers = [Layer(sub.name, sub.class_name, tf_objects.layer_weight_count(nodes, node),
                                 opaque=sub.class_name in OPAQUE_CLASSES)
                           for sub, node in addressing.sublayers(spec, 0)]
-        major = reader.keras_major(version) or 2  # object-based checkpoints: tf.keras 2.x
-        cells, incomplete = reader.build_cells(found, store, major, warnings)
-        model = Model(filename, loc.kind, version, backend, spec.config if spec else None, layers, cells,
-                      warnings, store, incomplete, major)
-        reader._activation_warnings(model)
-        return model
+        return Parts(store, version, backend, spec, found, layers, warnings)
     except BaseException:
         store.close()
         raise

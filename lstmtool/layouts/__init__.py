@@ -7,8 +7,8 @@ cudnn   CuDNNLSTM / CuDNNGRU: fused, but in cuDNN's kernel layout with two biase
 from __future__ import annotations
 
 from ..containers.found import FUSED_ROLES
-from ..config import activation_name, family_of, units_of
-from ..model import Cell
+from ..core.config import activation_name, family_of, units_of
+from ..core.model import Cell
 from . import fused
 
 def is_keras1(found) -> bool:

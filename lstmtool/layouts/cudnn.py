@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..model import Cell, GateView, Term
+from ..core.model import Cell, GateView, Term
 from .fused import column_view, tensor_refs
 
 

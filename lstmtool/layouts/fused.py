@@ -4,7 +4,7 @@ of the last axis, in the order i,f,c,o (LSTM), z,r,h (GRU). ConvLSTM kernels car
 their spatial axes first; the gates are still on the last axis."""
 from __future__ import annotations
 
-from ..model import Cell, GateView, TensorRef, Term
+from ..core.model import Cell, GateView, TensorRef, Term
 
 
 def tensor_refs(found, shape_of, dtype_of) -> dict:

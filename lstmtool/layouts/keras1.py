@@ -6,7 +6,7 @@ z, r, h); SimpleRNN always keeps `W`, `U`, `b`. The views use the same gate lett
 as Keras 2/3, whatever order the file stores them in."""
 from __future__ import annotations
 
-from ..model import Cell, GateView, TensorRef, Term
+from ..core.model import Cell, GateView, TensorRef, Term
 from .fused import column_view
 
 STORED_ORDER = {"lstm": ("i", "c", "f", "o"), "gru": ("z", "r", "h"), "simple_rnn": ("h",)}

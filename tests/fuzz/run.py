@@ -180,7 +180,7 @@ def campaign(count, seed, verbose=False):
 
     from lstmtool.cli import cli
 
-    from lstmtool import watchdog
+    from lstmtool.reading import watchdog
 
     resource.setrlimit(resource.RLIMIT_AS, (ADDRESS_SPACE, ADDRESS_SPACE))
     os.environ["LSTMTOOL_LOAD_TIMEOUT"] = str(WATCHDOG_SECONDS)

@@ -10,10 +10,10 @@ import re
 
 import numpy as np
 
-from .names import matches
-from .reader import load
-from .report import effective_bias, stats_of
-from .upgrade_table import HARD_SIGMOID_SCALE
+from ..core.names import matches
+from ..reading.reader import load
+from ..reading.report import effective_bias, stats_of
+from ..upgrader.table import HARD_SIGMOID_SCALE
 
 SETTINGS = ("units", "input_dim", "activation", "recurrent_activation", "use_bias", "reset_after")
 STATS = ("mean", "std", "min", "max", "l2")
@@ -109,7 +109,7 @@ def trace(files, stat="mean", part="b", gate="f", patterns=(), progress=None) ->
         raise ValueError(f"unknown statistic {stat!r}")
     files = sorted(files, key=natural_key)
     rows, cells = [], []
-    from .errors import LstmtoolError
+    from ..errors import LstmtoolError
 
     for path in files:
         values = {}
@@ -136,7 +136,7 @@ def trace(files, stat="mean", part="b", gate="f", patterns=(), progress=None) ->
         if progress:
             progress(path)
     if not cells and not any("error" in r for r in rows):
-        from .errors import ModelError
+        from ..errors import ModelError
 
         raise ModelError(f"no recurrent cell in {len(files)} file(s) has {part}_{gate} "
                          "(or every cell is incomplete); nothing to trace")

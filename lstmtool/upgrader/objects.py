@@ -8,8 +8,8 @@ neither knows is refused by name, never passed through.
 """
 from __future__ import annotations
 
-from . import upgrade_table as T
-from .errors import ModelError
+from . import table as T
+from ..errors import ModelError
 from .keras3_schema import SCHEMA
 
 

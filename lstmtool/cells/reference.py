@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .cells import FAMILIES, activation
-from .errors import UsageError
+from . import FAMILIES, activation
+from ..errors import UsageError
 
 
 def gate_arrays(cell) -> dict:

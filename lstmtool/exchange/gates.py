@@ -13,13 +13,13 @@ import shutil
 
 import numpy as np
 
-from .edit import Change, Plan, summary, view_edits
-from .errors import ModelError, UsageError
-from .interchange import LAYOUTS
-from .interchange import safetensors_io as st
-from .model import group_cells
-from .names import matches
-from .reader import load
+from ..surgery.edit import Change, Plan, summary, view_edits
+from ..errors import ModelError, UsageError
+from . import LAYOUTS
+from . import safetensors_io as st
+from ..core.model import group_cells
+from ..core.names import matches
+from ..reading.reader import load
 
 DEFAULT_FORMAT = {"keras": "npy", "torch": "safetensors", "onnx": "npy", "tf1": "npy"}
 BUNDLE = "gates"  # npz / safetensors bundle name in DIR
@@ -28,7 +28,7 @@ BUNDLE = "gates"  # npz / safetensors bundle name in DIR
 def sha256(path) -> str:
     """Of the file; of a TF checkpoint or SavedModel, of its .index (which holds every
     tensor's CRC32C, so it changes whenever a weight does)."""
-    from .containers.tf_checkpoint import locate
+    from ..containers.tf_checkpoint import locate
 
     loc = locate(path)
     if loc is not None:
@@ -91,10 +91,10 @@ def export_model(model_path, out_dir, patterns=(), fmt=None, layout="keras", for
                  allow_activation_mismatch=False) -> dict:
     """Export; with `allow_activation_mismatch`, the torch layout takes cells whose activations
     PyTorch cannot run (hard_sigmoid ...) and the manifest records what differs."""
-    from .interchange import torch_layout
+    from . import torch_layout
 
     torch_layout.ALLOW_MISMATCH = allow_activation_mismatch
-    from .edit import refuse_special
+    from ..surgery.edit import refuse_special
 
     refuse_special(out_dir, directory_ok=True)
     fresh = not os.path.exists(out_dir)
@@ -145,7 +145,7 @@ def _export(model_path, out_dir, patterns, fmt, layout, force, progress) -> dict
         groups = [(p, cs) for p, cs in group_cells([c for c in model.cells if matches(c.path, patterns)]).items()]
         if not groups:
             if patterns:
-                from .names import check_patterns_matched
+                from ..core.names import check_patterns_matched
 
                 check_patterns_matched(patterns, [c.path for c in model.cells], "cell")
             raise ModelError(f"{model_path}: no recurrent cell to export")
@@ -202,7 +202,7 @@ def _export(model_path, out_dir, patterns, fmt, layout, force, progress) -> dict
 def _layer_entry(module, layout, path, cells) -> dict:
     """What else a layer needs besides its arrays: torch constructor arguments, ONNX node
     attributes, and any activation a layout runs differently (only with the user's consent)."""
-    from .interchange.common import mismatch
+    from .common import mismatch
 
     entry = {"cells": [c.path for c in cells], "class": cells[0].class_name}
     if layout == "torch":

@@ -143,7 +143,7 @@ class Model:
         for c in self.cells:
             if c.path == path:
                 return c
-        from .errors import ModelError, UsageError
+        from ..errors import ModelError, UsageError
         from .names import suggest
 
         for inc in self.incomplete or ():

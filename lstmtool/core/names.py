@@ -35,7 +35,7 @@ def expand_models(patterns) -> list:
     import glob
     import os
 
-    from .errors import UsageError
+    from ..errors import UsageError
 
     out = []
     for p in patterns:
@@ -52,7 +52,7 @@ def expand_models(patterns) -> list:
 def check_patterns_matched(patterns, paths, what="layer", given_as="--layer"):
     """A layer pattern that matches nothing is a usage error, not silence. `given_as`
     names how the user gave it (--layer, or LAYER for a positional argument)."""
-    from .errors import UsageError
+    from ..errors import UsageError
 
     for pat in patterns:
         if not any(matches(p, [pat]) for p in paths):

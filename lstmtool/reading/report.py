@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .names import matches
+from ..core.names import matches
 
 
 def tensor_info(ref) -> dict:
@@ -67,7 +67,7 @@ def cell_info(cell, stats=False) -> dict:
 
 
 def inspect_model(model, patterns=(), stats=False) -> dict:
-    from .names import check_patterns_matched
+    from ..core.names import check_patterns_matched
 
     paths = [lay.path for lay in model.layers] + [c.path for c in model.cells] + [i.path for i in model.incomplete]
     check_patterns_matched(patterns, paths)
@@ -101,7 +101,7 @@ def _operand(view, row=None) -> str:
 
 def explain_cell(cell) -> list:
     """The cell's equations written with this file's real slices, one string per line."""
-    from .cells import FAMILIES
+    from ..cells import FAMILIES
 
     fam = FAMILIES[cell.family]
     act, rec = cell.activation, cell.recurrent_activation
@@ -149,7 +149,7 @@ def explain_data(model, cell) -> dict:
 
 def selected_views(cell, gates=(), parts=(), stored=False) -> list:
     """[(name like W_f or stored b_f_input, view)] for `show`, checking the choices."""
-    from .errors import UsageError
+    from ..errors import UsageError
 
     for g in gates:
         if g not in cell.gates:

@@ -12,12 +12,12 @@ from dataclasses import dataclass
 
 import h5py
 
-from .config import OPAQUE_CLASSES, parse_config_text
-from .containers import keras3_tree, legacy_h5
-from .containers.hdf5 import HDF5_MAGIC, scan, text
-from .errors import ModelError, UsageError
-from .layouts import build_cell, is_keras1
-from .model import Layer, Model
+from ..core.config import OPAQUE_CLASSES, parse_config
+from ..containers import keras3_tree, legacy_h5
+from ..containers.hdf5 import HDF5_MAGIC, scan
+from ..errors import ModelError, UsageError
+from ..layouts import build_cell, is_keras1
+from ..core.model import Layer, Model
 
 
 @dataclass
@@ -138,15 +138,15 @@ def load(filename: str, config_text=None, layer_names=None) -> Model:
     files saved beside `model.to_json()`; `layer_names` ({config name: the file's layer name})
     pairs a config's layers with differently named ones in the file."""
     filename = os.fspath(filename)
-    from .containers import tf_checkpoint
+    from ..containers import tf_checkpoint
 
     location = tf_checkpoint.locate(filename)
     if location is not None:
-        return tf_checkpoint.read_model(filename, location)
+        return _from_checkpoint(filename, location)
     kind = sniff(filename)
     archive = None
     if kind == "zip":
-        from .containers.keras_zip import KerasArchive  # zipfile only when needed
+        from ..containers.keras_zip import KerasArchive  # zipfile only when needed
 
         archive = KerasArchive(filename)
         h5 = open_h5(archive.weights_file, filename)
@@ -179,7 +179,7 @@ def _read(filename, store, archive, config_text=None, layer_names=None) -> Model
     datasets = scan(f)
     if archive is not None:
         fmt, version, backend = "keras-zip", archive.metadata.get("keras_version"), None
-        spec = _parse(archive.config_text, filename)
+        spec = parse_config(archive.config_text, filename)
         if spec is None:
             warnings.append("this .keras archive has no config.json: cell classes inferred from tensor shapes")
         if not isinstance(version, (str, type(None))):
@@ -192,7 +192,7 @@ def _read(filename, store, archive, config_text=None, layer_names=None) -> Model
         found, layers = keras3_tree.infer(keras3_tree.Tree(f)), []
         warnings.append("no config in a .weights.h5 file: cell classes inferred from tensor shapes")
     elif legacy_h5.is_legacy(f):
-        spec = _parse(f.attrs.get("model_config") if config_text is None else config_text, filename)
+        spec = parse_config(f.attrs.get("model_config") if config_text is None else config_text, filename)
         fmt = "legacy-h5" if "model_weights" in f else "legacy-h5-weights"
         version, backend = legacy_h5.attr_text(f, "keras_version"), legacy_h5.attr_text(f, "backend")
         if config_text is not None and version is None:
@@ -211,6 +211,23 @@ def _read(filename, store, archive, config_text=None, layer_names=None) -> Model
                   warnings, store, incomplete, major)
     _activation_warnings(model)
     return model
+
+
+def _from_checkpoint(filename, location) -> Model:
+    """A SavedModel or checkpoint: the container finds cells and layers, the reader builds them."""
+    from ..containers import tf_checkpoint
+
+    parts = tf_checkpoint.read_parts(filename, location)
+    try:
+        major = keras_major(parts.version) or 2  # object-based checkpoints: tf.keras 2.x
+        cells, incomplete = build_cells(parts.found, parts.store, major, parts.warnings)
+        model = Model(filename, location.kind, parts.version, parts.backend, parts.spec.config if parts.spec else None,
+                      parts.layers, cells, parts.warnings, parts.store, incomplete, major)
+        _activation_warnings(model)
+        return model
+    except BaseException:
+        parts.store.close()
+        raise
 
 
 def build_cells(found, store, major, warnings):
@@ -253,24 +270,6 @@ def unclaimed_recurrent(datasets, found) -> list:
             "(a custom layer?): not interpreted" for n in odd]
 
 
-def _parse(config_text, filename):
-    if config_text is None:
-        return None
-    if isinstance(config_text, bytes):
-        try:
-            config_text = config_text.decode("utf-8")
-        except UnicodeDecodeError:
-            raise ModelError(f"{filename}: model config is not UTF-8 text") from None
-    try:
-        return parse_config_text(text(config_text))
-    except RecursionError:
-        raise ModelError(f"{filename}: model config is nested too deeply") from None
-    except json.JSONDecodeError as e:
-        raise ModelError(f"{filename}: model config is not valid JSON ({first_line(e)})") from None
-    except (ValueError, TypeError, AttributeError, KeyError, IndexError) as e:
-        raise ModelError(f"{filename}: model config is malformed ({first_line(e)})") from None
-
-
 def _spec_layers(spec, datasets=None) -> list:
     """Top-level layers of a config; with the Keras 3 tree's `datasets`, their weight counts."""
     if spec is None:
@@ -307,7 +306,7 @@ def _from_legacy(f, spec, entries, layer_names=None):
             by_name[config_name] = by_name[file_name]
     shape_of = lambda p: getattr(f[p], "shape", ())  # noqa: E731  (a group where a weight belongs: no shape)
     if spec is None:
-        from .containers.infer import infer_legacy_layer
+        from ..containers.infer import infer_legacy_layer
 
         found = []
         for e in entries:

@@ -9,10 +9,10 @@ from __future__ import annotations
 import copy
 from dataclasses import dataclass, field
 
-from . import upgrade_table as T
-from .config import MODEL_CLASSES
-from .errors import ModelError, UsageError
-from .upgrade_objects import DROP, Untranslatable, activation, translate_value
+from . import table as T
+from ..core.config import MODEL_CLASSES
+from ..errors import ModelError, UsageError
+from .objects import DROP, Untranslatable, activation, translate_value
 
 RECURRENT = {"LSTM", "GRU", "SimpleRNN", "ConvLSTM1D", "ConvLSTM2D", "ConvLSTM3D"}
 CELLS = {"LSTMCell", "GRUCell", "SimpleRNNCell"}

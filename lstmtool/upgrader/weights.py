@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import h5py
 
-from .containers import legacy_h5
-from .containers.found import basename, keras1_role
-from .containers.keras3_tree import TreeWriter, snake_case
-from .containers.keras_zip import MemberWindow
+from ..containers import legacy_h5
+from ..containers.found import basename, keras1_role
+from ..containers.keras3_tree import TreeWriter, snake_case
+from ..containers.keras_zip import MemberWindow
 from .translate import Refused, Step
 
 CELL_CLASS = {"CuDNNLSTM": "LSTM", "CuDNNGRU": "GRU"}
@@ -176,7 +176,7 @@ def _plain(entry, h5, number, given=None):
 
 def write(out, layers, source):
     """Write the `.weights.h5` atomically (temp file, fsync, rename)."""
-    from .writeback import atomic_output
+    from ..core.files import atomic_output
 
     with atomic_output(out) as fh:
         window = MemberWindow(fh, 0)

@@ -29,10 +29,10 @@ import struct
 
 import numpy as np
 
-from .containers import tf_bundle
-from .containers.tf_checkpoint import locate
-from .errors import ModelError, UsageError, WriteError
-from .writeback import copy_file, free_backup_name, fsync_dir, keep_owner_and_mode, temp_beside
+from . import tf_bundle
+from .tf_checkpoint import locate
+from ..errors import ModelError, UsageError, WriteError
+from ..core.files import copy_file, free_backup_name, fsync_dir, keep_owner_and_mode, temp_beside
 
 
 def _new_tensors(bundle, edits) -> dict:

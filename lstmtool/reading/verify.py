@@ -10,8 +10,8 @@ import os
 
 import numpy as np
 
-from . import reference
-from .errors import ModelError, UsageError
+from ..cells import reference
+from ..errors import ModelError, UsageError
 from .reader import load
 
 

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from .errors import UsageError
-from .reader import load
-from .report import effective_bias
+from ..errors import UsageError
+from ..reading.reader import load
+from ..reading.report import effective_bias
 
 MAX_CELLS = 160  # a panel shows at most this many rows/columns of values
 DPI = 100
@@ -86,13 +86,13 @@ def _save(fig, out, axes) -> dict:
 
 
 def _selected(model, patterns):
-    from .names import check_patterns_matched, matches
+    from ..core.names import check_patterns_matched, matches
 
     cells = [c for c in model.cells if matches(c.path, patterns)]
     if patterns:
         check_patterns_matched(patterns, [c.path for c in model.cells], "cell", given_as="LAYER")
     if not cells:
-        from .errors import ModelError
+        from ..errors import ModelError
 
         raise ModelError(f"{model.filename}: no recurrent cell to plot")
     return cells
@@ -203,7 +203,7 @@ def timescales(cell):
     """(T per unit, gate, chrono (lo, hi) or None): T = 1 / (1 - act(b)), b the forget
     gate's bias (GRU: the update gate z, which in Keras keeps the old state) and act the
     cell's own recurrent activation (hard_sigmoid in the formula of the file's Keras)."""
-    from .cells.activations import activation
+    from ..cells.activations import activation
 
     gate = "f" if cell.family == "lstm" else "z" if cell.family == "gru" else None
     if gate is None or gate not in cell.b:

@@ -11,10 +11,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .errors import ModelError, UsageError, WriteError
-from .names import check_patterns_matched, matches, suggest
-from .reader import load
-from .report import effective_bias
+from ..errors import ModelError, UsageError, WriteError
+from ..core.names import check_patterns_matched, matches, suggest
+from ..reading.reader import load
+from ..reading.report import effective_bias
 from .writeback import Edit, apply
 
 PARTS = ("W", "U", "b")
@@ -266,10 +266,10 @@ def write(plan: Plan, out=None, backup=False, verify=False) -> Plan:
     if out is None and plan.changes and not any(c.changed for c in plan.changes):
         plan.unchanged = True
         return plan
-    from .containers.tf_checkpoint import locate
+    from ..containers.tf_checkpoint import locate
 
     if locate(plan.model) is not None:
-        from . import tf_writeback
+        from ..containers import tf_writeback
 
         plan.written = tf_writeback.apply(plan.model, plan.edits, out=out, backup=backup,
                                           check=_keras_check if verify else None)
@@ -279,7 +279,7 @@ def write(plan: Plan, out=None, backup=False, verify=False) -> Plan:
 
 
 def _keras_check(tmp):
-    from .verify import verify_file
+    from ..reading.verify import verify_file
 
     if not verify_file(tmp)["ok"]:
         raise UsageError("--verify: NumPy reference and Keras disagree on the edited file; nothing written")
@@ -287,7 +287,7 @@ def _keras_check(tmp):
 
 def check_outputs(models, out, force=False) -> list:
     """Where each model's result goes (None: in place). `-o` never silently replaces a file."""
-    from .containers.tf_checkpoint import locate
+    from ..containers.tf_checkpoint import locate
 
     if out is not None and len(models) > 1:
         raise UsageError("-o/--output takes one MODEL")
@@ -321,7 +321,7 @@ def check_outputs(models, out, force=False) -> list:
 def refuse_special(out, directory_ok=False):
     """-o never replaces a device node, FIFO or socket (not even with --force: root could turn
     /dev/full into a file)."""
-    from .writeback import special_kind
+    from ..core.files import special_kind
 
     kind = special_kind(out, directory_ok)
     if kind:

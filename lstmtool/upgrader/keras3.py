@@ -18,15 +18,15 @@ from dataclasses import asdict, dataclass, field
 import h5py
 import numpy as np
 
-from . import __version__
-from . import upgrade_table as T
-from .containers import legacy_h5
-from .containers.found import components
-from .containers.hdf5 import text
-from .containers.keras3_tree import Tree, TreeWriter, snake_case, stored_or_array
-from .containers.keras_zip import ArchiveWriter
-from .errors import ModelError, UsageError
-from .reader import load
+from ..version import __version__
+from . import table as T
+from ..containers import legacy_h5
+from ..containers.found import components
+from ..containers.hdf5 import text
+from ..containers.keras3_tree import Tree, TreeWriter, snake_case, stored_or_array
+from ..containers.keras_zip import ArchiveWriter
+from ..errors import ModelError, UsageError
+from ..reading.reader import load
 from .translate import CELLS, RECURRENT, Refused, model_config
 
 CONVOLUTIONS = {"Conv1D": 1, "Conv2D": 2, "Conv3D": 3}  # spatial axes of each kernel
@@ -154,7 +154,7 @@ def _like(path, src):
 
 def _upgrade_weights(model, src, out, dry_run, layer_classes, hard_sigmoid=False, backend=None) -> UpgradePlan:
     """Weights-only inputs: a Keras 3 .weights.h5 for `model.load_weights` (layouts only)."""
-    from . import weights_upgrade
+    from . import weights as weights_upgrade
 
     if out and not out.endswith(".weights.h5"):
         raise UsageError(f"{out}: {src} holds weights only; its upgrade is a Keras 3 weights file, "
@@ -179,7 +179,7 @@ def _upgrade_weights(model, src, out, dry_run, layer_classes, hard_sigmoid=False
 
 
 def _check_output(src, out, force):
-    from .edit import refuse_special
+    from ..surgery.edit import refuse_special
 
     if os.path.isdir(out) or out.endswith(os.sep):
         raise UsageError(f"{out}: -o takes a file name, not a directory")
@@ -201,7 +201,7 @@ def _raw_config(model):
 
 
 def _write(out, k3, metadata, source):
-    from .writeback import atomic_output
+    from ..core.files import atomic_output
 
     with atomic_output(out) as fh:
         archive = ArchiveWriter(fh)

@@ -10,6 +10,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Optional
 
+from ..errors import ModelError
+
 LSTM_CLASSES = {"LSTM", "LSTMCell", "CuDNNLSTM", "ConvLSTM1D", "ConvLSTM2D", "ConvLSTM3D",
                 "ConvLSTMCell", "ConvLSTM1DCell", "ConvLSTM2DCell", "ConvLSTM3DCell"}
 GRU_CLASSES = {"GRU", "GRUCell", "CuDNNGRU"}
@@ -140,3 +142,27 @@ def activation_name(value, default):
             return inner
         return str(value.get("class_name", default))
     return str(value)
+
+
+def parse_config(config_text, filename):
+    """The Spec of a model config as a file stores it (bytes or text), or None; damaged
+    configs are a ModelError naming the file."""
+    if config_text is None:
+        return None
+    if isinstance(config_text, bytes):
+        try:
+            config_text = config_text.decode("utf-8")
+        except UnicodeDecodeError:
+            raise ModelError(f"{filename}: model config is not UTF-8 text") from None
+    try:
+        return parse_config_text(str(config_text))
+    except RecursionError:
+        raise ModelError(f"{filename}: model config is nested too deeply") from None
+    except json.JSONDecodeError as e:
+        raise ModelError(f"{filename}: model config is not valid JSON ({_first_line(e)})") from None
+    except (ValueError, TypeError, AttributeError, KeyError, IndexError) as e:
+        raise ModelError(f"{filename}: model config is malformed ({_first_line(e)})") from None
+
+
+def _first_line(e) -> str:
+    return (str(e).strip().splitlines() or [type(e).__name__])[0]

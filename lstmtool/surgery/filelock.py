@@ -18,11 +18,11 @@ from __future__ import annotations
 
 import contextlib
 import os
-import re
 import struct
 import time
 
-from .errors import WriteError
+from ..core.files import OWNER, TEMP_TAG, temp_name_parts
+from ..errors import WriteError
 
 try:
     import fcntl
@@ -44,8 +44,6 @@ def _try_lock(fd) -> bool:
     except (BlockingIOError, PermissionError):
         return False
 
-TEMP_TAG = ".lstmtool-tmp"
-OWNER = re.compile(re.escape(TEMP_TAG) + r"-(\d+)-")
 
 
 WAIT_NOTICE = 0.5  # seconds of waiting before the user is told whom they wait for
@@ -124,7 +122,7 @@ def _lock_one(path, wait: bool, timeout: float):
 def _lock_path(path):
     """A TF checkpoint or SavedModel is several files, some replaced by rename mid-edit:
     its directory is what stays put, so that is what is locked."""
-    from .containers.tf_checkpoint import locate
+    from ..containers.tf_checkpoint import locate
 
     try:
         loc = locate(path)
@@ -187,14 +185,6 @@ def locked(paths, wait: bool = True, timeout: float = 600.0):
         for fd in fds:
             os.close(fd)  # closing releases the lock
 
-
-def temp_name_parts(path):
-    """(prefix, suffix) of temporary files beside `path`; the suffix names this process."""
-    name = os.path.basename(path)
-    stem, ext = os.path.splitext(name)
-    if name.endswith(".weights.h5"):
-        stem, ext = name[: -len(".weights.h5")], ".weights.h5"
-    return f".{stem}.", f"{TEMP_TAG}-{os.getpid()}-{ext}"
 
 
 def _alive(pid: int) -> bool:

@@ -16,18 +16,16 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
-import shutil
 import struct
-import tempfile
 from dataclasses import dataclass
 
 import h5py
 import numpy as np
 
-from .containers import crc32
-from .containers.keras_zip import WEIGHTS_MEMBER, Window, check_consistent, crc_of, member_data_offset
-from .errors import ModelError, UsageError, WriteError
-from .filelock import temp_name_parts
+from ..containers import crc32
+from ..containers.keras_zip import WEIGHTS_MEMBER, Window, check_consistent, crc_of, member_data_offset
+from ..errors import ModelError, UsageError, WriteError
+from ..core.files import copy_file, free_backup_name, fsync_dir, keep_owner_and_mode, temp_beside
 
 
 @dataclass
@@ -110,16 +108,6 @@ def plan_raw(target: Target, edits):
     return writes
 
 
-def temp_beside(path):
-    directory = os.path.dirname(os.path.abspath(path))
-    prefix, suffix = temp_name_parts(path)
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=prefix, suffix=suffix, dir=directory)
-    except OSError as e:
-        raise WriteError(f"cannot create a temporary file in {directory}: {e.strerror}") from None
-    os.close(fd)
-    return tmp
-
 
 def store_zip_crc(tmp, target: Target, crc: int):
     """Write the weights member's new CRC-32 into both zip headers."""
@@ -154,43 +142,6 @@ def central_entry_offset(fh, member):
         fh.seek(m + k, 1)
         pos += 46 + n + m + k
     raise WriteError(f"{member} not found in the zip central directory")
-
-
-def special_kind(path, directory_ok=False):
-    """What `path` is if it exists and is not a regular file (nor a directory, where one is
-    the output), else None. Links are judged by what they point to."""
-    import stat
-
-    try:
-        mode = os.stat(path).st_mode
-    except OSError:
-        return None
-    if stat.S_ISREG(mode) or (directory_ok and stat.S_ISDIR(mode)):
-        return None
-    for test, name in ((stat.S_ISCHR, "character device"), (stat.S_ISBLK, "block device"),
-                       (stat.S_ISFIFO, "FIFO"), (stat.S_ISSOCK, "socket"), (stat.S_ISDIR, "directory")):
-        if test(mode):
-            return name
-    return "special file"
-
-
-def copy_file(src, dst):
-    """Byte copy done by the kernel (copy_file_range) where it can, else by shutil."""
-    with open(src, "rb") as fi, open(dst, "wb") as fo:
-        size = os.fstat(fi.fileno()).st_size
-        done = 0
-        try:
-            while done < size:
-                n = os.copy_file_range(fi.fileno(), fo.fileno(), size - done)
-                if n == 0:
-                    break
-                done += n
-        except (AttributeError, OSError) as e:
-            if isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EFBIG, errno.EDQUOT, errno.EIO):
-                raise
-            fi.seek(done)
-            fo.seek(done)
-            shutil.copyfileobj(fi, fo, 1 << 22)
 
 
 def apply(src, edits, out=None, backup=False, check=None):
@@ -246,55 +197,7 @@ def apply(src, edits, out=None, backup=False, check=None):
     return out
 
 
-@contextlib.contextmanager
-def atomic_output(out):
-    """Yield an open temporary file beside `out`; when the block ends well, fsync it and
-    rename it over `out`. On any failure nothing is left behind and `out` is untouched."""
-    tmp = temp_beside(out)
-    try:
-        with open(tmp, "w+b") as fh:
-            yield fh
-            fh.flush()
-            os.fsync(fh.fileno())
-        _new_file_mode(tmp, out)
-        os.replace(tmp, out)
-        fsync_dir(out)
-    except BaseException as e:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        if isinstance(e, OSError):
-            reason = "disk full" if e.errno in (errno.ENOSPC, errno.EFBIG, errno.EDQUOT) else (e.strerror or e)
-            raise WriteError(f"writing {out} failed ({reason}); nothing written") from None
-        raise
 
-
-def _new_file_mode(tmp, out):
-    """A new output gets the mode any new file gets (0666 less the umask), not mkstemp's
-    0600; a replaced one keeps its mode."""
-    if os.path.exists(out):
-        shutil.copymode(out, tmp)
-        return
-    mask = os.umask(0)
-    os.umask(mask)
-    os.chmod(tmp, 0o666 & ~mask)
-
-
-def free_backup_name(src):
-    """MODEL.bak, or MODEL.bak.2, .3, ... : an earlier backup is never replaced."""
-    bak, k = src + ".bak", 1
-    while os.path.lexists(bak):
-        k += 1
-        bak = f"{src}.bak.{k}"
-    return bak
-
-
-def keep_owner_and_mode(src, tmp):
-    shutil.copymode(src, tmp)
-    st = os.stat(src)
-    try:
-        os.chown(tmp, st.st_uid, st.st_gid)
-    except PermissionError:
-        pass  # only root may give a file away; the user keeps what they could create
 
 
 def read_back(tmp, target, edits):
@@ -306,13 +209,3 @@ def read_back(tmp, target, edits):
             if got.tobytes() != want.tobytes():
                 raise WriteError(f"read-back of {e.dataset} does not match what was written")
 
-
-def fsync_dir(path):
-    try:
-        fd = os.open(os.path.dirname(os.path.abspath(path)), os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
