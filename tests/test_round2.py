@@ -293,3 +293,64 @@ def test_diff_of_a_cudnn_upgrade_says_it_is_equivalent(tmp_path):
     r = run_cli("diff", src, tmp_path / "u.keras")
     assert r.exit_code == 1
     assert "CuDNNLSTM -> LSTM" in r.stdout and "all equivalent" in r.stdout
+
+
+def test_show_and_explain_name_an_incomplete_cell(tmp_path):
+    m = tmp_path / "m.h5"
+    shutil.copy(BIDIR, m)
+    import h5py
+
+    with h5py.File(m, "r+") as f:
+        group = f["model_weights/bilstm"]
+        victims = []
+        group.visititems(lambda n, o: victims.append(n) if n.endswith("recurrent_kernel:0") else None)
+        del group[next(v for v in victims if "forward" in v)]
+    r = run_cli("inspect", m)
+    assert "incomplete" in (r.stdout + r.stderr).lower()
+    for args in (["show", m, "bilstm/forward"], ["explain", m, "bilstm/forward"]):
+        r = run_cli(*args)
+        assert r.exit_code == 1 and "is incomplete" in r.stderr and "no recurrent cell named" not in r.stderr, r.stderr
+
+
+def test_quiet_and_color_flags_after_the_command():
+    r = run_cli("inspect", BIDIR, "-q", "--no-color")
+    assert r.exit_code == 0, r.output
+    assert "warning" not in r.stderr
+
+
+def test_messages_of_round2(tmp_path):
+    import sys
+
+    m = tmp_path / "m.h5"
+    shutil.copy(BIDIR, m)
+    np.savez(tmp_path / "z.npz", a=np.zeros(4, "float32"))
+    (tmp_path / "notes.txt").write_text("hello")
+    np.save(tmp_path / "o.npy", np.array([{}], dtype=object), allow_pickle=True)
+    for name, words in (("z.npz", "an .npz archive"), ("notes.txt", "not a .npy array file"),
+                        ("o.npy", "never unpickles")):
+        r = run_cli("set", m, "bilstm/forward:b_f", "--from", tmp_path / name)
+        assert r.exit_code == 2 and words in r.stderr and "allow_pickle" not in r.stderr, r.stderr
+    saved = os.path.join(FIXTURES, "tf", "seq_savedmodel")
+    for part in ("saved_model.pb", "variables"):
+        r = run_cli("inspect", os.path.join(saved, part))
+        assert r.exit_code == 2 and "one part of the TensorFlow SavedModel" in r.stderr, r.stderr
+    if os.path.exists("/dev/full"):
+        r = subprocess.run(f"{sys.executable} -m lstmtool --help > /dev/full", shell=True, capture_output=True,
+                           text=True)
+        assert r.returncode == 1 and "Traceback" not in r.stderr and "cannot write" in r.stderr, r.stderr
+
+
+def test_export_onto_a_full_disk_names_the_output(tmp_path):
+    if os.geteuid() != 0 or not shutil.which("mount"):
+        pytest.skip("mounting a tiny tmpfs needs root")
+    where = tmp_path / "tiny"
+    where.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(where)],
+                      capture_output=True).returncode:
+        pytest.skip("this machine does not let the test mount a tmpfs")
+    try:
+        r = run_cli("export", BIDIR, "-o", where / "gates")
+        assert r.exit_code == 1 and "disk full" in r.stderr and str(where / "gates") in r.stderr, r.stderr
+        assert os.listdir(where) == []
+    finally:
+        subprocess.run(["umount", str(where)], capture_output=True)

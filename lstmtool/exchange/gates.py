@@ -6,6 +6,7 @@ as the surgery commands.
 """
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
@@ -13,8 +14,8 @@ import shutil
 
 import numpy as np
 
+from ..errors import ModelError, UsageError, WriteError
 from ..surgery.edit import Change, Plan, summary, view_edits
-from ..errors import ModelError, UsageError
 from . import LAYOUTS
 from . import safetensors_io as st
 from ..core.model import group_cells
@@ -107,7 +108,7 @@ def export_model(model_path, out_dir, patterns=(), fmt=None, layout="keras", for
         if fresh:
             os.rename(target, out_dir)
         return manifest
-    except BaseException:
+    except BaseException as e:
         if fresh:
             shutil.rmtree(target, ignore_errors=True)
         else:
@@ -115,6 +116,10 @@ def export_model(model_path, out_dir, patterns=(), fmt=None, layout="keras", for
                 for f in fs:
                     if os.path.join(r, f) not in before:
                         os.unlink(os.path.join(r, f))
+        if isinstance(e, OSError):  # numpy's own words ("16384 requested and 8160 written") name no file
+            full = e.errno in (errno.ENOSPC, errno.EFBIG, errno.EDQUOT) or "requested and" in str(e)
+            reason = "disk full" if full else (e.strerror or str(e))
+            raise WriteError(f"exporting to {out_dir} failed ({reason}); nothing written") from None
         raise
     finally:
         torch_layout.ALLOW_MISMATCH = False

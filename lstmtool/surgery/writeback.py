@@ -193,11 +193,11 @@ def apply(src, edits, out=None, backup=False, check=None):
         if isinstance(e, OSError):
             reason = "disk full" if e.errno in (errno.ENOSPC, errno.EFBIG, errno.EDQUOT) else e.strerror
             raise WriteError(f"writing {out} failed ({reason}); the original is unchanged") from None
+        if isinstance(e, Exception) and os.path.basename(tmp) in str(e):  # never name our temporary file
+            said = str(e).replace(tmp, out).replace(os.path.basename(tmp), os.path.basename(out))
+            raise WriteError(f"writing {out} failed ({said}); the original is unchanged") from None
         raise
     return out
-
-
-
 
 
 def read_back(tmp, target, edits):
