@@ -34,11 +34,14 @@ def upgrade(model, out, config, like, hard_sigmoid, backend, replacements, dry_r
     .keras file that loads in Keras 3 and computes what the original computed.
 
     hard_sigmoid gates (Keras 1/2: 0.2x+0.5) are kept exact by scaling their W, U, b
-    by 1.2 for Keras 3's x/6+0.5. Lambda layers, custom classes and time_major=True
-    are refused (exit 1), and nothing is written.
+    by 1.2 for Keras 3's x/6+0.5. Every config key is checked against what Keras 3
+    accepts; what no table knows, Lambda layers (unless --replace names a registered
+    class for them) and time_major=True are refused (exit 1), and nothing is written.
 
-    A weights-only file becomes a Keras 3 .weights.h5 for model.load_weights(...) on the
-    equivalent Keras 3 model built in code (layouts converted; activations are the code's).
+    A weights-only file becomes a whole .keras with --config (its old to_json()) or
+    --like (a Keras 3 model it belongs to); otherwise a Keras 3 .weights.h5 for
+    model.load_weights(...) on the equivalent Keras 3 model built in code (layouts
+    converted; activations are the code's: see --hard-sigmoid).
 
     \b
     Example:
