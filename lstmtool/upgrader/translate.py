@@ -225,6 +225,13 @@ def _layer(d, path, ctx, depth):
             ctx.steps += [Step(s.path.replace(inner_path, f"{path}/backward", 1), s.class_from, s.class_to,
                                list(s.changes), s.scaled, list(s.scaled_gates)) for s in ctx.steps[first:]]
             inner = cfg["layer"]["config"]
+            if inner.get("unroll"):
+                # Keras 3.15's Bidirectional applies the mask of an unrolled backward half to the
+                # wrong steps (measured: the last unmasked step's output becomes 0); unrolling
+                # changes only speed, so the layers are written as loops
+                inner["unroll"] = False
+                step.changes.append("unroll=True -> False inside Bidirectional (Keras 3's unrolled backward "
+                                    "half misplaces the mask; the result is otherwise the same)")
             if inner.get("go_backwards"):
                 # Keras 1/2 flip the forward half's go_backwards for the backward half; Keras 3
                 # always sets True, so it must be told the backward half explicitly
