@@ -44,6 +44,7 @@ class Context:
     backend: str = None
     replace: dict = field(default_factory=dict)  # layer name or path -> "package>Class" (--replace)
     replaced: set = field(default_factory=set)
+    masked: bool = False  # a Masking layer or an Embedding(mask_zero=True) came before
 
 
 def model_config(raw: dict, keras_major, weights_major=None, backend=None, replace=None) -> tuple:
@@ -225,6 +226,9 @@ def _layer(d, path, ctx, depth):
             ctx.steps += [Step(s.path.replace(inner_path, f"{path}/backward", 1), s.class_from, s.class_to,
                                list(s.changes), s.scaled, list(s.scaled_gates)) for s in ctx.steps[first:]]
             inner = cfg["layer"]["config"]
+            if ctx.masked and inner.get("return_sequences") and ctx.weights_major < 3:
+                step.changes.append("note: at masked timesteps Keras 3's Bidirectional outputs zeros where Keras "
+                                    "1/2 repeated the backward half's last output; unmasked timesteps are the same")
             if inner.get("unroll"):
                 # Keras 3.15's Bidirectional applies the mask of an unrolled backward half to the
                 # wrong steps (measured: the last unmasked step's output becomes 0); unrolling
@@ -255,6 +259,8 @@ def _layer(d, path, ctx, depth):
         if isinstance(cfg.get(key), list) and len(cfg[key]) == 1:
             cfg[key] = cfg[key][0]
             step.changes.append(f"{key} [{cfg[key]}] -> {cfg[key]}")
+    if cls == "Masking" or (cls == "Embedding" and cfg.get("mask_zero")):
+        ctx.masked = True
     _theano_padding(cls, cfg, path, ctx)
     _keep_accepted(cls, cfg, step, path)
     ctx.steps.append(step)
