@@ -65,7 +65,9 @@ def test_failed_export_leaves_no_partial_directory(tmp_path, monkeypatch):
 
     monkeypatch.setattr(exchange.np, "save", failing_save)
     out = tmp_path / "gates"
-    with pytest.raises(OSError):
+    from lstmtool.errors import WriteError
+
+    with pytest.raises(WriteError, match="disk full"):  # one line naming the output, not numpy's words
         exchange.export_model(os.path.join(K3, "lstm_gru.h5"), str(out))
     assert os.listdir(tmp_path) == [] and len(calls) == 3
 
