@@ -23,6 +23,8 @@ BN_ORDER = ("gamma", "beta", "moving_mean", "moving_variance")
 K1_BN_ORDER = ("_gamma", "_beta", "_running_mean", "_running_std")
 # Keras 1 layers storing one W: the default layer name is the only witness of the class.
 K1_NAMED = {"embedding": "Embedding", "dense": "Dense"}
+K1_CONV = {"convolution1d": "Conv1D", "atrousconvolution1d": "Conv1D", "convolution2d": "Conv2D",
+           "atrousconvolution2d": "Conv2D"}
 
 NOTE = ("weights only: layer classes were inferred from the stored tensors; activations come from your "
         "Keras 3 code, and Keras 3's hard_sigmoid is x/6+0.5: if the original used hard_sigmoid (Keras < 2.3's "
@@ -125,6 +127,7 @@ def _plain(entry, h5, number, given=None):
     if any(p is None for _, p in entry.weights):
         raise Refused(f"layer {entry.name!r}: some of its weights are missing from the file")
     shapes = [h5[p].shape for _, p in entry.weights]
+    k1 = [keras1_role(w) and keras1_role(w)[1] for w, _ in entry.weights]  # Keras 1 roles: W, b, ...
     cls = given
     if cls is not None:
         pass  # the user named it: its weights go in stored order
@@ -134,19 +137,15 @@ def _plain(entry, h5, number, given=None):
         cls = "Embedding"
     elif names and names == [n for n in BN_ORDER if n in names] and names[-2:] == ["moving_mean", "moving_variance"]:
         cls = "BatchNormalization"
-    elif [keras1_role(w) and keras1_role(w)[1] for w, _ in entry.weights] == ["W", "b"] and len(shapes[0]) == 2:
+    elif k1 == ["W", "b"] and len(shapes[0]) == 2:
         cls = "Dense"  # Keras 1: W (in, out) and b
-    elif [keras1_role(w) and keras1_role(w)[1] for w, _ in entry.weights] in (["W", "b"], ["W"]) \
-            and len(shapes[0]) == 4 and entry.name.startswith(("convolution1d", "atrousconvolution1d")):
-        cls = "Conv1D"  # Keras 1: W (length, 1, in, filters)
-    elif [keras1_role(w) and keras1_role(w)[1] for w, _ in entry.weights] in (["W", "b"], ["W"]) \
-            and len(shapes[0]) == 4 and entry.name.startswith(("convolution2d", "atrousconvolution2d")):
-        cls = "Conv2D"
+    elif k1 in (["W", "b"], ["W"]) and len(shapes[0]) == 4 and entry.name.startswith(tuple(K1_CONV)):
+        cls = next(K1_CONV[p] for p in K1_CONV if entry.name.startswith(p))  # Conv1D W: (length, 1, in, filters)
     elif names == ["alpha"] or (len(names) == 1 and names[0].endswith("_alphas")):  # Keras 1: <name>_alphas
         cls = "PReLU"
     elif len(names) == 4 and all(n.endswith(suffix) for n, suffix in zip(names, K1_BN_ORDER)):
         cls = "BatchNormalization"  # Keras 1: gamma, beta, running_mean, running_std (a variance)
-    elif [keras1_role(w) and keras1_role(w)[1] for w, _ in entry.weights] == ["W"] and len(shapes[0]) == 2 \
+    elif k1 == ["W"] and len(shapes[0]) == 2 \
             and entry.name.startswith(tuple(K1_NAMED) + ("timedistributed", "time_distributed")):
         # Keras 1 names say the class (a TimeDistributed holds a Dense: the only layer Keras 1 wrapped so)
         cls = next((K1_NAMED[p] for p in K1_NAMED if entry.name.startswith(p)), "Dense")
