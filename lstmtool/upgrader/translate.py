@@ -236,6 +236,10 @@ def _layer(d, path, ctx, depth):
                 inner["unroll"] = False
                 step.changes.append("unroll=True -> False inside Bidirectional (Keras 3's unrolled backward "
                                     "half misplaces the mask; the result is otherwise the same)")
+            if inner.get("go_backwards") and inner.get("return_sequences") and ctx.masked:
+                raise Refused(f"layer {path!r}: a Bidirectional whose inner layer has go_backwards=True, returning "
+                              "sequences of masked input: Keras 3 zeroes masked steps in time order while that "
+                              "half returns its steps reversed, so real steps would be zeroed; nothing written")
             if inner.get("go_backwards"):
                 # Keras 1/2 flip the forward half's go_backwards for the backward half; Keras 3
                 # always sets True, so it must be told the backward half explicitly
