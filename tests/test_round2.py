@@ -354,3 +354,18 @@ def test_export_onto_a_full_disk_names_the_output(tmp_path):
         assert os.listdir(where) == []
     finally:
         subprocess.run(["umount", str(where)], capture_output=True)
+
+
+def test_bidirectional_with_a_backward_layer_of_another_class(tmp_path):
+    """Found by the random-model generator with a new seed (43, model 3): Bidirectional(LSTM,
+    backward_layer=SimpleRNN(use_bias=False)) in a legacy .h5, whose halves are not named
+    forward_/backward_: split as the config says (3 + 2 weights), not half and half."""
+    import generator as G
+
+    k = G.keras_module("keras3")
+    model = G.Builder(k, np.random.default_rng([43, 3, True])).model()
+    kcells = G.keras_cells(k, model)
+    for path in G.save_all(k, model, str(tmp_path / "g3"), "keras3"):
+        work = tmp_path / (os.path.basename(path) + ".work")
+        work.mkdir()
+        assert G.check_file(path, kcells, "keras3", str(work)) == [], path

@@ -101,7 +101,7 @@ class Addressing:
     def sublayers(self, spec, where):
         return [(sub, f"{where}/layers/{name}") for sub, name in numbered(spec.layers)]
 
-    def halves(self, where):
+    def halves(self, where, spec=None):
         return f"{where}/forward_layer", f"{where}/backward_layer"
 
     def wrapped(self, where):

@@ -86,11 +86,20 @@ class Addressing:
         (Keras names a model's weights after its layers, not after the model itself)."""
         return [(sub, [w for w in weights if names_within(sub) & set(components(w[0]))]) for sub in spec.layers]
 
-    def halves(self, weights):
+    def halves(self, weights, spec=None):
+        """Split by name (`forward_*` / `backward_*`, or the halves' own layer names: a
+        backward_layer of another class keeps its own name); else the forward half has as
+        many weights as its config says (2 or 3), as Keras loads them; else half and half."""
         fw = [w for w in weights if any(c.startswith("forward") for c in components(w[0]))]
         bw = [w for w in weights if any(c.startswith("backward") for c in components(w[0]))]
+        if (not fw or not bw or len(fw) + len(bw) != len(weights)) and spec is not None and spec.backward:
+            names = (spec.inner.name, spec.backward.name)
+            fw = [w for w in weights if names[0] in components(w[0])]
+            bw = [w for w in weights if names[1] in components(w[0])]
         if not fw or not bw or len(fw) + len(bw) != len(weights):
-            half = len(weights) // 2
+            inner = spec.inner if spec is not None else None
+            n = 2 + bool(inner.config.get("use_bias", True)) if inner is not None and inner.family else None
+            half = n if n is not None and 0 < n < len(weights) and spec.backward else len(weights) // 2
             fw, bw = weights[:half], weights[half:]
         return fw, bw
 

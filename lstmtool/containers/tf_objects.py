@@ -95,7 +95,7 @@ class Addressing:
         by_name = {self.names.get(c): c for _, c in numbered}
         return [(sub, by_name.get(sub.name)) for sub in spec.layers]
 
-    def halves(self, node):
+    def halves(self, node, spec=None):
         kids = self.nodes[node].children if node is not None else {}
         return kids.get("forward_layer"), kids.get("backward_layer")
 

@@ -97,7 +97,7 @@ def walk_cells(spec: Spec, path: str, where, addressing) -> list:
     The walk is the same for every container; only where a child's weights sit differs.
     `where` is the container's address of `spec`'s weights (a weight list in legacy HDF5,
     a tree path in Keras 3), and `addressing` derives the children's addresses:
-    sublayers(spec, where) -> [(sub, where)], halves(where) -> (forward, backward),
+    sublayers(spec, where) -> [(sub, where)], halves(where, spec) -> (forward, backward),
     wrapped(where), stacked(cells, where) -> [where], single_cell(where),
     cell(spec, where, path).
     """
@@ -105,7 +105,7 @@ def walk_cells(spec: Spec, path: str, where, addressing) -> list:
         return [c for sub, w in addressing.sublayers(spec, where)
                 for c in walk_cells(sub, f"{path}/{sub.name}".lstrip("/"), w, addressing)]
     if spec.class_name == "Bidirectional" and spec.inner is not None:
-        forward, backward = addressing.halves(where)
+        forward, backward = addressing.halves(where, spec)
         return (walk_cells(spec.inner, f"{path}/forward", forward, addressing)
                 + walk_cells(spec.backward or spec.inner, f"{path}/backward", backward, addressing))
     if spec.class_name == "TimeDistributed" and spec.inner is not None:
