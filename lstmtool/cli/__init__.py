@@ -17,7 +17,7 @@ from ..errors import LstmtoolError
 # Commands defined in other modules, imported only when run or listed by --help.
 LAZY = {"inspect": "read", "explain": "read", "show": "read", "verify": "read",
         "set-forget-bias": "edit", "set": "edit", "scale": "edit", "chrono-init": "edit",
-        "export": "exchange", "import": "exchange", "upgrade": "upgrade",
+        "export": "exchange", "import": "exchange", "upgrade": "upgrade", "prune": "reshape", "widen": "reshape",
         "plot": "pictures", "diff": "pictures", "trace": "pictures"}
 
 

@@ -21,9 +21,12 @@ PASS = {"Dropout": 0, "SpatialDropout1D": 0, "SpatialDropout2D": 0, "SpatialDrop
         "ReLU": 0, "LeakyReLU": 0, "ELU": 0, "ThresholdedReLU": 0, "Identity": 0,
         "MaxPooling1D": 0, "AveragePooling1D": 0, "MaxPool1D": 0, "AvgPool1D": 0,
         "MaxPooling2D": 0, "AveragePooling2D": 0, "MaxPool2D": 0, "AvgPool2D": 0,
-        "UpSampling1D": 0, "ZeroPadding1D": 0, "Cropping1D": 0,
+        "MaxPooling3D": 0, "AveragePooling3D": 0, "MaxPool3D": 0, "AvgPool3D": 0,
+        "UpSampling1D": 0, "ZeroPadding1D": 0, "Cropping1D": 0, "UpSampling2D": 0, "ZeroPadding2D": 0,
+        "Cropping2D": 0, "UpSampling3D": 0, "ZeroPadding3D": 0, "Cropping3D": 0,
         "GlobalMaxPooling1D": -1, "GlobalAveragePooling1D": -1, "GlobalMaxPool1D": -1,
         "GlobalAvgPool1D": -1, "GlobalMaxPooling2D": -2, "GlobalAveragePooling2D": -2,
+        "GlobalMaxPool2D": -2, "GlobalAvgPool2D": -2, "GlobalMaxPooling3D": -3, "GlobalAveragePooling3D": -3,
         "RepeatVector": 1, "Activation": 0}
 
 ELEMENTWISE = {"Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum"}

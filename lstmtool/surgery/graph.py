@@ -45,6 +45,7 @@ class Graph:
     outputs: list = field(default_factory=list)  # [(path, tensor)] the model returns
     nested: list = field(default_factory=list)  # [(path, entry, [(producer, tensor)] feeding it)]
     alias: dict = field(default_factory=dict)  # (name, tensor) -> (path, tensor): nested outputs, inputs
+    input_shapes: list = field(default_factory=list)  # the model inputs' shapes, where the config says
 
     def resolve(self, ref):
         seen = 0
@@ -99,6 +100,8 @@ def _add_model(entry, prefix, inbound, graph, refs) -> list:
     cfg = entry.get("config")
     if entry.get("class_name") == "Sequential" or isinstance(cfg, list):
         previous = [(MODEL_INPUT, 0)] if inbound is None else inbound
+        if inbound is None and _layers_of(entry):
+            graph.input_shapes = [_shape_of(_layers_of(entry)[0])]
         for sub in _layers_of(entry):
             if sub.get("class_name") == "InputLayer":
                 continue
@@ -112,9 +115,11 @@ def _add_model(entry, prefix, inbound, graph, refs) -> list:
             previous = [(path, 0)]
         return previous
     local = lambda name: prefix + name  # noqa: E731
+    entries = {_name(sub): sub for sub in _layers_of(entry)}
     for k, ref in enumerate(_as_refs(cfg.get("input_layers"))):
         name, tensor = _history(ref)
         if inbound is None:
+            graph.input_shapes.append(_shape_of(entries.get(name, {})))
             refs.alias[(local(name), tensor)] = (MODEL_INPUT, k)
         elif k < len(inbound):
             refs.alias[(local(name), tensor)] = inbound[k]
@@ -134,6 +139,15 @@ def _add_model(entry, prefix, inbound, graph, refs) -> list:
         for call in nodes:
             graph.edges += [Edge(local(n), t, path, role, slot) for n, t, role, slot in _call_inputs(call, sub)]
     return [(local(n), t) for n, t in map(_history, _as_refs(cfg.get("output_layers")))]
+
+
+def _shape_of(entry):
+    cfg = entry.get("config")
+    cfg = cfg if isinstance(cfg, dict) else {}
+    for key in ("batch_shape", "batch_input_shape"):
+        if isinstance(cfg.get(key), list):
+            return cfg[key]
+    return None
 
 
 def _add_node(graph, path, entry, calls):

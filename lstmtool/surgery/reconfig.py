@@ -69,8 +69,13 @@ def new_width(blocks, old, keep):
 
 
 def _last(shape, blocks, keep):
+    """The last dimension of a recorded shape, where it is the width the units sit in (Keras
+    keeps a stale batch_input_shape on layers after the first; it ignores them, so do we)."""
     if isinstance(shape, list) and shape and isinstance(shape[-1], int):
-        shape[-1] = new_width(blocks, shape[-1], keep)
+        try:
+            shape[-1] = new_width(blocks, shape[-1], keep)
+        except ValueError:
+            pass
 
 
 def _fix_consumer(entry, role, slot, blocks, keep):

@@ -421,7 +421,11 @@ class _Tracer:
         return width
 
     def produced_width(self, producer, tensor, depth=0):
-        if producer == MODEL_INPUT or depth > 50:
+        if producer == MODEL_INPUT:
+            shapes = self.graph.input_shapes
+            shape = shapes[tensor] if tensor < len(shapes) else None
+            return shape[-1] if shape and isinstance(shape[-1], int) else None
+        if depth > 50:
             return None
         node = self.graph.nodes[producer]
         cfg, cls = node.config, node.class_name
