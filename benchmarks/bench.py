@@ -9,6 +9,7 @@ its own process:
   set-forget-bias  lstmtool set-forget-bias -o  vs  "copy file, write slice with h5py"
                    vs  keras load, set_weights, save
   upgrade          lstmtool upgrade (.h5 -> Keras 3 .keras)  vs  a durable copy of the file
+  prune / widen    lstmtool prune --keep / widen --to of the middle layer  vs  a durable copy
   SavedModel       lstmtool inspect DIR  vs  a bare Python read of variables.index; the bytes
                    a gate view maps in (minor page faults x page size)
 """
@@ -216,17 +217,33 @@ def main():
             kt, kmb = measure([PY, "-c", KERAS_EDIT, path, out], 1)
             row("keras load + set_weights + save", kt, kmb, copy_t)
             print(f"  lstmtool set-forget-bias is {kt / ours:.1f}x faster than Keras")
+        if ext == ".keras":
+            bench_prune(lstmtool, path, args.repeat)
         if ext == ".h5":  # upgrade: a legacy file -> Keras 3 .keras, against a durable copy of it
             up = os.path.join(DIR, "upgraded.keras")
             dc_t, dc_mb = measure([PY, "-c", DURABLE_COPY, path, up], args.repeat)
             row("copy file + fsync + rename (durable baseline)", dc_t, dc_mb)
             t, mb = measure(lstmtool + ["upgrade", path, "-o", up, "--force"], args.repeat)
             row("lstmtool upgrade -o .keras", t, mb, dc_t)
+        bench_prune(lstmtool, path, args.repeat)
     bench_savedmodel(lstmtool, args.repeat)
     bench_pictures(lstmtool, stem + ".h5")
     t, mb = measure(lstmtool + ["--help"], 5)
     print()
     row("lstmtool --help", t, mb)
+
+
+def bench_prune(lstmtool, path, repeat):
+    """prune / widen the middle layer (its own tensors and the next layer's kernel change,
+    the rest is copied), against a durable copy of the file."""
+    ext = ".keras" if path.endswith(".keras") else ".h5"
+    out = os.path.join(DIR, "reshaped" + ext)
+    dc_t, dc_mb = measure([PY, "-c", DURABLE_COPY, path, out], repeat)
+    row("copy file + fsync + rename (durable baseline)", dc_t, dc_mb)
+    t, mb = measure(lstmtool + ["prune", path, "lstm_1", "--keep", "1024", "-o", out, "--force"], repeat)
+    row("lstmtool prune lstm_1 --keep 1024 (l1)", t, mb, dc_t)
+    t, mb = measure(lstmtool + ["widen", path, "lstm_1", "--to", "2304", "-o", out, "--force"], repeat)
+    row("lstmtool widen lstm_1 --to 2304", t, mb, dc_t)
 
 
 def bench_pictures(lstmtool, path):

@@ -85,13 +85,13 @@ def prune(src, layer, out=None, units=None, keep=None, by="l1", drop_dead=False,
             chosen = sorted(order[keep:])
             plan.scores = {j: float(norm[j]) for j in range(u)}
         else:
-            plan.by, peak = "dead", _peaks(tr.sites, read, u)
+            plan.by, peak = "dead", scores(tr.sites, read, u, "peak")
             chosen = [j for j in range(u) if peak[j] <= tol]
             plan.scores = {j: float(peak[j]) for j in chosen}
         if len(chosen) == u:
             raise UsageError(f"{tr.target}: that takes out all {u} units; keep at least one")
-        plan.removed = chosen
-        return [j for j in range(u) if j not in set(chosen)]
+        plan.removed, gone = chosen, set(chosen)
+        return [j for j in range(u) if j not in gone]
 
     return _reshape(src, layer, out, "prune", choose, None, dry_run, force)
 
@@ -118,19 +118,6 @@ def widen(src, layer, to, out=None, init="zeros", seed=None, dry_run=False, forc
         return rng.uniform(-limit, limit, size=shape)
 
     return _reshape(src, layer, out, "widen", choose, fill, dry_run, force)
-
-
-def _peaks(sites, read, units):
-    from .units import OUTGOING, _values
-
-    peak = np.zeros(units)
-    for site in sites:
-        if site.kind == OUTGOING:
-            values = _values(site, read)
-            for j in range(units):
-                block = values[site.positions(j)]
-                peak[j] = max(peak[j], float(np.abs(block).max()) if block.size else 0.0)
-    return peak
 
 
 def _reshape(src, target, out, operation, choose, init, dry_run, force) -> ShapePlan:

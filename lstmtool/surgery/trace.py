@@ -279,7 +279,8 @@ class _Tracer:
 
     def flow(self, tr, queue, producer, tensor, blocks, rank):
         if (producer, tensor) in self.graph.outputs:
-            raise Refused(f"{producer}'s units reach the model output directly: its shape would change "
+            via = "" if producer in tr.members else f" through {producer}"
+            raise Refused(f"{tr.target}'s units reach the model output directly{via}: its shape would change "
                           "(prune a layer whose units feed another layer)")
         tr.tensors[(producer, tensor)] = blocks
         for e in self.graph.consumers(producer, tensor):

@@ -151,20 +151,31 @@ def _plain(site):
 
 def _values(site, read):
     """The site's axis first, as the units see it (cuDNN: gate views side by side)."""
-    values = np.asarray(read(site.path), dtype=np.float64)
+    values = np.asarray(read(site.path))
     if site.views:
         values = np.concatenate([to_view(values[..., a:b]) for a, b, to_view, _ in site.views], axis=-1)
     return np.moveaxis(values, site.axis, 0)
 
 
+def _per_position(site, read, norm):
+    """|w| summed (l1), w^2 summed (l2) or max |w| (peak) over everything but the site's axis."""
+    values = _values(site, read)
+    flat = values.reshape(values.shape[0], -1)
+    if norm == "l2":
+        return np.einsum("ij,ij->i", flat, flat).astype(np.float64)
+    if norm == "peak":
+        return np.abs(flat).max(axis=1).astype(np.float64)
+    return np.abs(flat).sum(axis=1).astype(np.float64)  # pairwise float32 sums: ample for a ranking
+
+
 def scores(sites: list, read, units: int, norm: str) -> np.ndarray:
-    """Each unit's norm over its outgoing weights (l1 or l2)."""
+    """Each unit's norm over its outgoing weights: l1, l2, or peak (the largest |w|)."""
     total = np.zeros(units, dtype=np.float64)
     for site in sites:
         if site.kind != OUTGOING:
             continue
-        values = _values(site, read)
-        for j in range(units):
-            block = values[site.positions(j)]
-            total[j] += np.abs(block).sum() if norm == "l1" else np.square(block).sum()
-    return total if norm == "l1" else np.sqrt(total)
+        per = _per_position(site, read, norm)
+        for start in site.blocks.starts:
+            block = per[start:start + units]
+            total[:] = np.maximum(total, block) if norm == "peak" else total + block
+    return np.sqrt(total) if norm == "l2" else total
