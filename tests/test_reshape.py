@@ -9,7 +9,6 @@ oracle that Keras computed; refusals one line each, with nothing written.
 import glob
 import json
 import os
-import shutil
 
 import numpy as np
 import pytest

@@ -21,7 +21,7 @@ from ..containers.hdf5 import text
 from ..errors import UsageError
 from ..reading.reader import load
 from .trace import HALVES, Refused, trace
-from .units import INCOMING, rebuild, scores
+from .units import INCOMING, new_shape, rebuild, scores
 from . import reconfig
 
 FORMATS = {"legacy-h5": (".h5", ".hdf5"), "keras-zip": (".keras",)}
@@ -136,13 +136,11 @@ def _reshape(src, target, out, operation, choose, init, dry_run, force) -> Shape
                           "unknown; nothing written")
         work = copy.deepcopy(raw)
         tr = trace(model, work, target)
-        cache = {}
+        cache = {}  # not kept: a tensor is read again rather than held (bounded memory)
 
         def read(path):
-            if path not in cache:
-                model.store.check_tensor(path)
-                cache[path] = model.store.h5[path][()]
-            return cache[path]
+            model.store.check_tensor(path)
+            return model.store.h5[path][()]
 
         plan = ShapePlan(src, target, operation, tr.units, tr.units, layers=list(tr.members), ties=tr.ties)
         keep = choose(tr, read, plan)
@@ -154,14 +152,14 @@ def _reshape(src, target, out, operation, choose, init, dry_run, force) -> Shape
         by_path = {}
         for site in tr.sites:
             by_path.setdefault(site.path, []).append(site)
-        arrays = {}
+        arrays = {}  # path -> a function making the new tensor: one tensor in memory at a time
         for path, sites in by_path.items():
-            arrays[path] = rebuild(read(path), sites, keep, fill)
+            arrays[path] = _maker(read, cache, path, sites, keep, fill)
             plan.tensors.append({"path": path, "layer": sites[0].layer, "role": sites[0].role,
-                                 "before": list(sites[0].shape), "after": list(arrays[path].shape),
+                                 "before": list(sites[0].shape), "after": list(new_shape(sites[0].shape, sites, keep)),
                                  "dtype": sites[0].dtype})
         reconfig.apply(tr, keep, model.keras_major)
-        _count(plan, model, arrays, by_path)
+        _count(plan, model)
         if operation == "prune" and any(s.kind == INCOMING for s in tr.sites):
             plan.notes.append("exact: the result computes what the original does with the removed units' "
                               "outgoing weights set to zero")
@@ -196,7 +194,16 @@ def _raw_config(model):
     return json.loads(text(value)) if value is not None else None
 
 
-def _count(plan, model, arrays, by_path):
+def _maker(read, cache, path, sites, keep, fill):
+    def make():
+        array = rebuild(read(path), sites, keep, fill)
+        cache.pop(path, None)
+        return array
+
+    return make
+
+
+def _count(plan, model):
     h5 = model.store.h5
     root = h5["model_weights"] if "model_weights" in h5 else h5
     total = []
@@ -207,11 +214,11 @@ def _count(plan, model, arrays, by_path):
 
     root.visititems(visit)
     plan.params_before = int(sum(total))
-    delta_params = sum(a.size - int(np.prod(by_path[p][0].shape)) for p, a in arrays.items())
-    delta_bytes = sum(a.nbytes - int(np.prod(by_path[p][0].shape)) * a.dtype.itemsize for p, a in arrays.items())
-    plan.params_after = plan.params_before + int(delta_params)
+    delta = [(int(np.prod(t["after"])) - int(np.prod(t["before"])), np.dtype(t["dtype"]).itemsize)
+             for t in plan.tensors]
+    plan.params_after = plan.params_before + sum(n for n, _ in delta)
     plan.bytes_before = os.path.getsize(model.filename)
-    plan.bytes_after = plan.bytes_before + int(delta_bytes)
+    plan.bytes_after = plan.bytes_before + sum(n * size for n, size in delta)
 
 
 def _check_output(src, out, force):

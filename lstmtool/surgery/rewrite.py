@@ -21,7 +21,8 @@ OPTIMIZER_GROUPS = {"legacy-h5": ("optimizer_weights",), "keras-zip": ("optimize
 
 
 def copy_tree(src: h5py.Group, dst: h5py.Group, arrays: dict, skip=()):
-    """Copy `src` into `dst`, datasets named in `arrays` replaced by those arrays."""
+    """Copy `src` into `dst`, datasets named in `arrays` replaced by those arrays (or by
+    what a function there returns, called when the dataset is written)."""
     for key, value in src.attrs.items():
         dst.attrs[key] = value
     for name in src:
@@ -32,7 +33,8 @@ def copy_tree(src: h5py.Group, dst: h5py.Group, arrays: dict, skip=()):
         if isinstance(obj, h5py.Group):
             copy_tree(obj, dst.create_group(name), arrays)
         elif path in arrays:
-            new = dst.create_dataset(name, data=np.ascontiguousarray(arrays[path]))
+            value = arrays[path]
+            new = dst.create_dataset(name, data=np.ascontiguousarray(value() if callable(value) else value))
             for key, value in obj.attrs.items():
                 new.attrs[key] = value
         else:

@@ -64,11 +64,11 @@ def dense(n, **kw):
 
 def build(rng, k):
     """A Sequential model; returns (model, target layer index, [(layer index, kind, positions of S)])."""
-    fam = ["lstm", "gru", "simple"][k % 3]
+    fam = ["lstm", "gru", "simple"][(k + k // 4) % 3]
     u = int(rng.randint(4, 8))
     shape = dict(input_shape=(T, F))
     shape_kw = dict(input_dim=F, input_length=T) if K1 else shape
-    form = ["stacked", "dense", "bidir", "td"][(k // 3) % 4]
+    form = ["stacked", "dense", "bidir", "td"][k % 4]
     m = models.Sequential()
     if form == "bidir":
         mode = ["concat", "sum"][rng.randint(2)]
