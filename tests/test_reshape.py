@@ -314,3 +314,20 @@ def test_realworld_keras1_gru_per_gate_layout(tmp_path):
         for g in ("z", "r", "h"):
             assert np.array_equal(after["gru_1"].U[g].numpy(), before["gru_1"].U[g].numpy()[np.ix_(keep, keep)])
             assert np.array_equal(after["gru_2"].W[g].numpy(), before["gru_2"].W[g].numpy()[keep])
+
+
+@needs_realworld
+def test_realworld_keras3_legacy_h5_prunes_and_loads_in_keras3(tmp_path):
+    """LRCN (Keras 3.3.3 legacy .h5: TimeDistributed convolutions, LSTM 32, Dense)."""
+    import keras
+
+    src = os.path.join(REALWORLD, "har-convlstm", "LRCN_model.h5")
+    prune(src, "lstm", units=[0, 5], out=str(tmp_path / "p.h5"))
+    model = keras.models.load_model(src, compile=False)
+    x = np.random.default_rng(0).normal(size=(1,) + tuple(model.inputs[0].shape[1:])).astype("float32")
+    for name, k in (("lstm", 1), ("dense_1", 0)):
+        w = model.get_layer(name).get_weights()
+        w[k][[0, 5]] = 0
+        model.get_layer(name).set_weights(w)
+    pruned = keras.models.load_model(str(tmp_path / "p.h5"), compile=False)
+    assert np.abs(np.asarray(pruned(x)) - np.asarray(model(x))).max() <= 1e-6
