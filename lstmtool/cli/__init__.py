@@ -40,6 +40,14 @@ class Group(click.Group):
             if moved:
                 rest = [a for k, a in enumerate(args) if not (0 < k < end and a in GLOBAL_FLAGS)]
                 args = moved + rest
+            end = args.index("--") if "--" in args else len(args)
+            for k in range(1, end):  # --cache DIR (or --cache=DIR) after the command, too
+                if args[k] == "--cache" and k + 1 < end:
+                    args = args[k:k + 2] + args[:k] + args[k + 2:]
+                    break
+                if args[k].startswith("--cache="):
+                    args = [args[k]] + args[:k] + args[k + 1:]
+                    break
         return super().parse_args(ctx, args)
 
     def resolve_command(self, ctx, args):
@@ -107,8 +115,11 @@ Exit status (every command):
 @click.option("-q", "--quiet", is_flag=True, help="No warnings or progress bars; errors and results only.")
 @click.option("--color/--no-color", default=None,
               help="Colour the output [default: on a terminal, unless NO_COLOR is set].")
+@click.option("--cache", "cache", type=click.Path(file_okay=False), metavar="DIR",
+              help="Keep the blocks read from remote files (s3://, gs://, hf://, https://) in DIR, so "
+                   "repeated commands on an unchanged file fetch nothing [env: LSTMTOOL_CACHE].")
 @click.pass_context
-def cli(ctx, quiet, color):
+def cli(ctx, quiet, color, cache):
     """Look inside, and operate on, the recurrent layers of saved Keras models.
 
     \b
@@ -116,6 +127,7 @@ def cli(ctx, quiet, color):
         lstmtool inspect model.h5
         lstmtool upgrade old_model.h5 -o model.keras
         lstmtool set-forget-bias 1.0 model.h5 --dry-run
+        lstmtool inspect s3://bucket/model.keras     (pip install 'lstmtool[remote]')
 
     Shell completion (bash): eval "$(_LSTMTOOL_COMPLETE=bash_source lstmtool)"
     """
@@ -127,6 +139,10 @@ def cli(ctx, quiet, color):
         os.environ["NO_COLOR"] = "1"  # rich reads it too
     ctx.color = color
     textout.QUIET = quiet
+    if cache:
+        from ..reading import reader
+
+        reader.REMOTE_CACHE = cache
 
 
 def main(argv=None):

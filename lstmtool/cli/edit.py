@@ -80,11 +80,19 @@ def run(models, out, make_plan, opts):
     filelock.NOTIFY = lambda line: None if textout.QUIET else click.echo(line, err=True)
     outs = check_outputs(models, out, opts["force"])
     with locked([o or m for m, o in zip(models, outs)], wait=not opts["no_wait"]):
+        from .. import remote
+
+        if models and remote.is_remote(models[0]):  # -o a local file: edit a downloaded copy
+            with remote.downloaded(models[0], outs[0]) as local:
+                plans = [make_plan(local)]
+                finish(plans, outs, **{k: v for k, v in opts.items() if k not in ("force", "no_wait")},
+                       shown_as=remote.shown(models[0]))
+            return
         plans = [make_plan(m) for m in models]  # plan all before writing any
         finish(plans, outs, **{k: v for k, v in opts.items() if k not in ("force", "no_wait")})
 
 
-def finish(plans, outs, dry_run, backup, verify_after, as_json):
+def finish(plans, outs, dry_run, backup, verify_after, as_json, shown_as=None):
     from . import textout
     from ..surgery.edit import check_writable, write
     from ..surgery.filelock import leftovers
@@ -100,6 +108,8 @@ def finish(plans, outs, dry_run, backup, verify_after, as_json):
             textout.plan(plan, dry_run)
         if not dry_run:
             write(plan, out=out, backup=backup, verify=verify_after)
+            if shown_as:
+                plan.model = shown_as
             if not as_json:
                 click.echo(plan.outcome())
     if as_json:

@@ -128,9 +128,14 @@ class Window(io.RawIOBase):
 class KerasArchive:
     """What lstmtool needs from a .keras file, read without extracting it."""
 
-    def __init__(self, filename: str):
+    def __init__(self, filename: str, fileobj=None):
+        """`fileobj` (a remote file: `clone()` gives independent positions) instead of opening
+        `filename`. A remote archive's weights member is not CRC-checked as a whole (that would
+        read all of it); every range it is read by is checked for length instead."""
+        self.remote = fileobj is not None
+        opener = fileobj.clone if self.remote else (lambda: open(filename, "rb"))
         try:
-            self.zf = zipfile.ZipFile(filename)
+            self.zf = zipfile.ZipFile(fileobj.clone() if self.remote else filename)
         except (zipfile.BadZipFile, OSError, ValueError, struct.error, OverflowError, EOFError) as e:
             raise ModelError(f"{filename}: not a readable zip archive ({e})") from None
         check_member_names(self.zf)
@@ -138,8 +143,8 @@ class KerasArchive:
         if WEIGHTS_MEMBER not in names:
             raise ModelError(f"{filename}: .keras archive has no {WEIGHTS_MEMBER} (members: {', '.join(names)})")
         self.info = self.zf.getinfo(WEIGHTS_MEMBER)
-        self.filename, self.crc_checked = filename, False
-        with open(filename, "rb") as fh:
+        self.filename, self.crc_checked = filename, self.remote
+        with opener() as fh:
             try:
                 check_consistent(self.zf, fh, filename)
             except (struct.error, ValueError, OverflowError) as e:
@@ -152,7 +157,7 @@ class KerasArchive:
             self.metadata = json.loads(meta) if meta else {}
         except ValueError:
             self.metadata = {}
-        raw = open(filename, "rb")
+        raw = opener()
         if self.info.compress_type == zipfile.ZIP_STORED:
             self.weights_offset = member_data_offset(raw, self.info)
             self.weights_file = Window(raw, self.weights_offset, self.info.file_size)

@@ -163,7 +163,11 @@ def _export(model_path, out_dir, patterns, fmt, layout, force, progress) -> dict
                     for _, cs in groups for c in cs for r in c.tensors.values())
         if progress:
             progress.start(total)
-        manifest = {"source": os.path.abspath(model_path), "sha256": sha256(model_path), "layout": layout,
+        from .. import remote
+
+        far = remote.is_remote(model_path)  # its sha256 would read all of it
+        manifest = {"source": remote.shown(model_path) if far else os.path.abspath(model_path),
+                    "sha256": None if far else sha256(model_path), "layout": layout,
                     "format": fmt, "keras_version": model.keras_version, "arrays": []}
         if layout == "tf1":
             manifest["forget_bias"] = module.FORGET_BIAS

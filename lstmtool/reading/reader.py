@@ -39,6 +39,7 @@ class Store:
 
     def __init__(self, h5, archive=None, name=""):
         self.h5, self.archive, self.name = h5, archive, name
+        self.remote = None  # the RemoteFile, for a remote model: its request counts
 
     def read(self, path, index):
         if self.archive is not None:
@@ -138,6 +139,10 @@ def load(filename: str, config_text=None, layer_names=None) -> Model:
     files saved beside `model.to_json()`; `layer_names` ({config name: the file's layer name})
     pairs a config's layers with differently named ones in the file."""
     filename = os.fspath(filename)
+    from .. import remote
+
+    if remote.is_remote(filename):
+        return _load_remote(filename, config_text, layer_names)
     from ..containers import tf_checkpoint
 
     location = tf_checkpoint.locate(filename)
@@ -169,6 +174,41 @@ def load(filename: str, config_text=None, layer_names=None) -> Model:
         store.close()
         what = "names that are not UTF-8" if isinstance(e, UnicodeError) else first_line(e)
         raise ModelError(f"{filename}: damaged HDF5 file ({what})") from None
+    except Exception:
+        store.close()
+        raise
+
+
+REMOTE_CACHE = None  # a directory for remote blocks (the CLI's --cache; LSTMTOOL_CACHE)
+
+
+def _load_remote(url, config_text=None, layer_names=None) -> Model:
+    """A remote .h5 or .keras, read through range requests (no watchdog: the network has
+    its own timeouts, and the stores' client threads need the address space)."""
+    from .. import remote
+
+    source = remote.open_remote(url, cache_dir=REMOTE_CACHE or os.environ.get("LSTMTOOL_CACHE") or None)
+    head = source.read(8)
+    archive = None
+    if head == HDF5_MAGIC:
+        h5 = open_h5(source, remote.shown(url))
+    elif head[:4] == b"PK\x03\x04":
+        from ..containers.keras_zip import KerasArchive
+
+        archive = KerasArchive(remote.shown(url), fileobj=source)
+        h5 = open_h5(archive.weights_file, remote.shown(url))
+    elif not head:
+        raise ModelError(f"{remote.shown(url)}: empty file, not a Keras model")
+    else:
+        raise ModelError(f"{remote.shown(url)}: not a Keras model (neither HDF5 nor a .keras zip archive); "
+                         "remote SavedModels and checkpoints are not read yet")
+    store = Store(h5, archive, remote.shown(url))
+    store.remote = source
+    try:
+        return _read(remote.shown(url), store, archive, config_text, layer_names or {})
+    except (OSError, RuntimeError, KeyError, UnicodeError) as e:
+        store.close()
+        raise ModelError(f"{remote.shown(url)}: damaged HDF5 file ({first_line(e)})") from None
     except Exception:
         store.close()
         raise

@@ -291,6 +291,17 @@ def check_outputs(models, out, force=False) -> list:
 
     if out is not None and len(models) > 1:
         raise UsageError("-o/--output takes one MODEL")
+    from .. import remote
+
+    for m in models:
+        if remote.is_remote(m) and out is None:
+            raise UsageError(f"{remote.shown(m)}: a remote file is never edited in place; write the edited "
+                             "copy to a local file with -o FILE")
+        if remote.is_remote(m):
+            refuse_special(out)
+            if os.path.lexists(out) and not force:
+                raise UsageError(f"{out}: already exists; pass --force to replace it")
+            return [out]
     tf = [locate(m) for m in models]
     for m, loc in zip(models, tf):
         if loc is None and not os.path.exists(m):
@@ -321,8 +332,12 @@ def check_outputs(models, out, force=False) -> list:
 def refuse_special(out, directory_ok=False):
     """-o never replaces a device node, FIFO or socket (not even with --force: root could turn
     /dev/full into a file)."""
+    from .. import remote
     from ..core.files import special_kind
 
+    if remote.is_remote(out):
+        raise UsageError(f"{remote.shown(out)}: -o writes local files only; lstmtool reads remote stores, "
+                         "it never writes to them")
     kind = special_kind(out, directory_ok)
     if kind:
         raise UsageError(f"{out}: is a {kind}, not a regular file; lstmtool writes only regular files")

@@ -217,7 +217,8 @@ def _count(plan, model):
     delta = [(int(np.prod(t["after"])) - int(np.prod(t["before"])), np.dtype(t["dtype"]).itemsize)
              for t in plan.tensors]
     plan.params_after = plan.params_before + sum(n for n, _ in delta)
-    plan.bytes_before = os.path.getsize(model.filename)
+    remote = getattr(model.store, "remote", None)
+    plan.bytes_before = remote.size if remote is not None else os.path.getsize(model.filename)
     plan.bytes_after = plan.bytes_before + sum(n * size for n, size in delta)
 
 
@@ -230,7 +231,9 @@ def _check_output(src, out, force):
     if os.path.isdir(out) or out.endswith(os.sep):
         raise UsageError(f"{out}: -o takes a file name, not a directory")
     refuse_special(out)
-    if os.path.exists(out) and os.path.samefile(out, src):
+    from .. import remote
+
+    if not remote.is_remote(src) and os.path.exists(out) and os.path.samefile(out, src):
         raise UsageError(f"{out}: this would replace the input; choose another -o")
     if os.path.lexists(out) and not force:
         raise UsageError(f"{out}: already exists; pass --force to replace it")

@@ -279,8 +279,11 @@ class _WeightSource:
         self.h5 = store.h5
         # Plain datasets are copied by the kernel from this descriptor (the source file);
         # in a .keras archive the HDF5 file starts at the weights member's data.
-        self.fd = os.open(model.filename, os.O_RDONLY)
-        self.base = 0 if store.archive is None else store.archive.weights_offset
+        if getattr(store, "remote", None) is not None:  # arrays come through range reads
+            self.fd = self.base = None
+        else:
+            self.fd = os.open(model.filename, os.O_RDONLY)
+            self.base = 0 if store.archive is None else store.archive.weights_offset
         self.entries = None
         if store.archive is None:
             self.entries = {e.name: e for e in legacy_h5.read_layers(self.h5, [])}
