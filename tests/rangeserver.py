@@ -98,20 +98,21 @@ class RangeServer:
                     return
                 if mode == "hang":
                     time.sleep(30)
-                data = open(path, "rb").read()
-                size = len(data)
+                size = os.path.getsize(path)
                 m = RANGE.match(self.headers.get("Range") or "")
-                if m and mode != "ignore-range" and not head:
-                    start = int(m[1])
-                    end = min(size - 1, int(m[2])) if m[2] else size - 1
-                    body = data[start:end + 1]
-                    self.send_response(206)
-                    self.send_header("Content-Range", f"bytes {start}-{end}/{size}")
-                else:
-                    body = data
-                    self.send_response(200)
+                with open(path, "rb") as fh:
+                    if m and mode != "ignore-range" and not head:
+                        start = int(m[1])
+                        end = min(size - 1, int(m[2])) if m[2] else size - 1
+                        fh.seek(start)
+                        body = fh.read(end + 1 - start)
+                        self.send_response(206)
+                        self.send_header("Content-Range", f"bytes {start}-{end}/{size}")
+                    else:
+                        body = b"" if head else fh.read()
+                        self.send_response(200)
                 self.send_header("Accept-Ranges", "none" if mode == "ignore-range" else "bytes")
-                self.send_header("Content-Length", str(len(body)))
+                self.send_header("Content-Length", str(size if head or not m or mode == "ignore-range" else len(body)))
                 self.send_header("ETag", f'"{os.stat(path).st_mtime_ns:x}"')
                 if hub:
                     self.send_header("X-Repo-Commit", "0" * 40)

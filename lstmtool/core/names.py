@@ -37,8 +37,13 @@ def expand_models(patterns) -> list:
 
     from ..errors import UsageError
 
+    import re
+
     out = []
     for p in patterns:
+        if re.match(r"^[A-Za-z][A-Za-z0-9+.-]*://", p):  # a URL: its ? starts a query, never a glob
+            out.append(p)
+            continue
         if os.path.exists(p) or not any(ch in p for ch in "*?["):
             out.append(p)
             continue

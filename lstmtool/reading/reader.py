@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass
 
 import h5py
+import numpy as np
 
 from ..core.config import OPAQUE_CLASSES, parse_config
 from ..containers import keras3_tree, legacy_h5
@@ -42,12 +43,37 @@ class Store:
         self.remote = None  # the RemoteFile, for a remote model: its request counts
 
     def read(self, path, index):
+        if self.remote is not None:
+            return self._remote_tensor(path)[index]
         if self.archive is not None:
             self.archive.check_crc()
         try:
             return self.h5[path][index]
         except (OSError, RuntimeError, KeyError) as e:
             raise ModelError(f"{self.name}: cannot read {path} (damaged file: {first_line(e)})") from None
+
+    def _remote_tensor(self, path):
+        """A remote tensor whole, in one request, kept for its other gates: HDF5 would fetch a
+        column slice of a contiguous dataset row by row (thousands of requests)."""
+        cache = self.__dict__.setdefault("_tensors", {})
+        if path in cache:
+            cache[path] = cache.pop(path)  # most recently used last
+            return cache[path]
+        try:
+            ds = self.h5[path]
+            offset = ds.id.get_offset()
+            if offset is None or ds.chunks is not None or ds.compression is not None:
+                array = ds[()]  # chunked or empty: HDF5 reads it chunk by chunk
+            else:
+                base = self.archive.weights_offset if self.archive is not None else 0
+                raw = self.remote.shared.fetch(base + offset, base + offset + ds.id.get_storage_size())
+                array = np.frombuffer(raw, dtype=ds.dtype).reshape(ds.shape)
+        except (OSError, RuntimeError, KeyError, ValueError) as e:
+            raise ModelError(f"{self.name}: cannot read {path} ({first_line(e)})") from None
+        cache[path] = array
+        while len(cache) > 4:
+            cache.pop(next(iter(cache)))
+        return array
 
     def check_tensor(self, path):
         """A weight must be a dataset of real floating point numbers, non-empty, whose

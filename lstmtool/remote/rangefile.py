@@ -26,13 +26,36 @@ SMALL_FILE = 4 << 20  # a server that ignores Range may still give us a file thi
 MEMORY_BLOCKS = 1024  # 64 MiB of metadata blocks at most
 
 
+def timeout() -> float:
+    """Seconds a store may stay silent (connecting, or between bytes): LSTMTOOL_REMOTE_TIMEOUT."""
+    try:
+        return float(os.environ.get("LSTMTOOL_REMOTE_TIMEOUT", "60"))
+    except ValueError:
+        return 60.0
+
+
+def _options(url):
+    """Each store's own way of saying how long to wait; credentials stay the stores' business."""
+    scheme = url.split("://", 1)[0].lower()
+    t = timeout()
+    if scheme in ("http", "https"):
+        import aiohttp
+
+        return {"client_kwargs": {"timeout": aiohttp.ClientTimeout(total=None, sock_connect=t, sock_read=t)}}
+    if scheme == "s3":
+        return {"config_kwargs": {"connect_timeout": t, "read_timeout": t, "retries": {"max_attempts": 3}}}
+    if scheme in ("gs", "gcs"):
+        return {"timeout": t}
+    return {}
+
+
 def _filesystem(url):
     try:
         import fsspec
     except ImportError:
         raise UsageError(f"{shown(url)}: remote files need the remote extra: pip install 'lstmtool[remote]'") from None
     try:
-        return fsspec.core.url_to_fs(url)
+        return fsspec.core.url_to_fs(url, **_options(url))
     except ImportError as e:
         raise UsageError(f"{shown(url)}: the filesystem for this store is not installed ({e}); "
                          "pip install 'lstmtool[remote]'") from None
@@ -207,7 +230,14 @@ def call(url, fn, *args, **kwargs):
     """Run a store operation; its failures become one line naming the URL (never credentials)."""
     try:
         return fn(*args, **kwargs)
-    except FileNotFoundError:
+    except FileNotFoundError as e:
+        # fsspec's HTTP info reports every failure as not found: the cause tells
+        if _status(e) == 403:
+            raise ModelError(f"{shown(url)}: access denied (403): check the store's credentials "
+                             "(AWS_* / GOOGLE_APPLICATION_CREDENTIALS / HF_TOKEN)") from None
+        if _timed_out(e):
+            raise ModelError(f"{shown(url)}: the store did not answer in time "
+                             f"(LSTMTOOL_REMOTE_TIMEOUT={timeout():g} s)") from None
         raise ModelError(f"{shown(url)}: no such remote file (404)") from None
     except PermissionError:
         raise ModelError(f"{shown(url)}: access denied (403): check the store's credentials "
@@ -220,8 +250,11 @@ def call(url, fn, *args, **kwargs):
         raise ModelError(f"{shown(url)}: {_reason(e)}") from None
     except Exception as e:  # aiohttp and botocore errors have their own hierarchies
         name = type(e).__name__
-        if "Timeout" in name:
-            raise ModelError(f"{shown(url)}: the store did not answer in time ({name})") from None
+        if _timed_out(e):
+            raise ModelError(f"{shown(url)}: the store did not answer in time "
+                             f"(LSTMTOOL_REMOTE_TIMEOUT={timeout():g} s)") from None
+        if "Payload" in name or "ContentLength" in str(e):
+            raise ModelError(f"{shown(url)}: the response was cut short (truncated); try again") from None
         response = getattr(e, "response", None)
         status = getattr(e, "status", None) or getattr(e, "code", None) or getattr(response, "status_code", None)
         if status == 403:
@@ -231,6 +264,27 @@ def call(url, fn, *args, **kwargs):
         if name.startswith(("Client", "Server", "Botocore", "NoCredentials", "HfHub", "Http")) or status:
             raise ModelError(f"{shown(url)}: {_reason(e)}") from None
         raise
+
+
+def _timed_out(e):
+    seen = 0
+    while e is not None and seen < 10:
+        if isinstance(e, TimeoutError) or "Timeout" in type(e).__name__:
+            return True
+        e, seen = e.__cause__ or e.__context__, seen + 1
+    return False
+
+
+def _status(e):
+    """The HTTP status somewhere in `e`'s chain of causes, if any."""
+    seen = 0
+    while e is not None and seen < 10:
+        response = getattr(e, "response", None)
+        status = getattr(e, "status", None) or getattr(response, "status_code", None)
+        if isinstance(status, int):
+            return status
+        e, seen = e.__cause__ or e.__context__, seen + 1
+    return None
 
 
 def _reason(e):
