@@ -10,6 +10,7 @@ http.server does not), counts requests and bytes, and can misbehave on purpose.
 import json
 import os
 import re
+import socket
 import threading
 import urllib.parse
 import time
@@ -30,6 +31,10 @@ class RangeServer:
 
             def log_message(self, *args):
                 pass
+
+            def setup(self):  # headers and body leave at once (no Nagle / delayed-ACK stalls)
+                super().setup()
+                self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
             def do_HEAD(self):
                 self.answer(head=True)

@@ -54,7 +54,7 @@ def big(served):
 def _json(*args):
     r = run_cli(*args)
     assert r.exit_code == 0, r.output
-    return json.loads(r.output)
+    return json.JSONDecoder().raw_decode(r.output)[0]  # warnings (stderr) may follow
 
 
 def _same_inspect(remote_doc, local_doc):
@@ -223,3 +223,48 @@ def test_hf_through_huggingface_hub_against_a_local_endpoint(served):
     r = subprocess.run([sys.executable, "-c", code, "hf://org/repo/nope.keras"], capture_output=True, text=True,
                        env=env)
     assert r.returncode == 1 and "no such remote file" in r.stderr
+
+
+@pytest.fixture(scope="module")
+def tf_served(tmp_path_factory):
+    root = tmp_path_factory.mktemp("tf")
+    for name in ("mix_savedmodel", "seq_savedmodel", "mix_ckpt", "sharded_ckpt"):
+        shutil.copytree(os.path.join(FIXTURES, "tf", name), root / name)
+    for k in range(30):
+        shutil.copytree(os.path.join(FIXTURES, "tf", "mix_ckpt"), root / "many" / f"c{k:02d}")
+    with RangeServer(str(root)) as server:
+        server.dir = root
+        yield server
+
+
+@pytest.mark.parametrize("name", ["mix_savedmodel/", "seq_savedmodel", "mix_ckpt/ckpt", "sharded_ckpt/ckpt.index"])
+def test_savedmodels_and_checkpoints_read_by_their_index_and_only_the_tensors_asked_for(tf_served, name):
+    local = str(tf_served.dir / name)
+    tf_served.reset()
+    remote = _json("inspect", tf_served.url(name), "--json")
+    assert tf_served.requests <= 8, tf_served.log
+    assert all("saved_model.pb" not in path for _, path, _ in tf_served.log)
+    _same_inspect(remote, _json("inspect", local, "--json"))
+    assert run_cli("diff", tf_served.url(name), local).exit_code == 0
+
+
+def test_trace_overlaps_the_requests_of_many_remote_checkpoints(tf_served):
+    import time
+
+    urls = [tf_served.url(f"many/c{k:02d}/ckpt") for k in range(30)]
+    tf_served.latency = 0.05
+    try:
+        run_cli("trace", urls[0])
+        t = time.perf_counter()
+        assert run_cli("trace", urls[0]).exit_code == 0
+        one = time.perf_counter() - t
+        tf_served.reset()
+        t = time.perf_counter()
+        r = run_cli("trace", *urls, "--jobs", "30", "--json")
+        many = time.perf_counter() - t
+    finally:
+        tf_served.latency = 0.0
+    assert r.exit_code == 0 and len(json.loads(r.output)["rows"]) == 30
+    assert tf_served.requests <= 2 * 30, "the index and one block of the data shard per checkpoint"
+    # one after another would take 30 x one; overlapped, the requests of many files wait together
+    assert many < 0.5 * 30 * one, f"{many:.2f} s for 30 files against {one:.2f} s for one: not overlapped"

@@ -139,10 +139,10 @@ def cli(ctx, quiet, color, cache):
         os.environ["NO_COLOR"] = "1"  # rich reads it too
     ctx.color = color
     textout.QUIET = quiet
-    if cache:
+    if cache or "lstmtool.reading.reader" in __import__("sys").modules:
         from ..reading import reader
 
-        reader.REMOTE_CACHE = cache
+        reader.REMOTE_CACHE = cache  # this run's, never an earlier run's in the same process
 
 
 def main(argv=None):

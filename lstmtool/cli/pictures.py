@@ -130,11 +130,13 @@ def diff(ctx, a, b, patterns, as_json, png, force):
               help="W (input kernel), U (recurrent kernel) or b (bias).")
 @click.option("--gate", default="f", show_default=True, help="Gate letter (GRU cells use z for f).")
 @click.option("--layer", "patterns", multiple=True, help="Only cells matching this glob (repeatable).")
+@click.option("--jobs", "-j", type=click.IntRange(1, 64), default=1, show_default=True,
+              help="Read this many files at once (remote files: their requests overlap).")
 @click.option("--json", "as_json", is_flag=True, help="Print rows as JSON.")
 @click.option("--csv", "as_csv", is_flag=True, help="Print rows as CSV.")
 @click.option("--plot", "png", type=click.Path(dir_okay=False), help="Also draw the series to a PNG.")
 @click.option("--force", is_flag=True, help="Let --plot replace an existing PNG.")
-def trace(checkpoints, stat, part, gate, patterns, as_json, as_csv, png, force):
+def trace(checkpoints, stat, part, gate, patterns, jobs, as_json, as_csv, png, force):
     """One statistic of one gate across many checkpoints, in natural file-name order.
 
     \b
@@ -158,7 +160,7 @@ def trace(checkpoints, stat, part, gate, patterns, as_json, as_csv, png, force):
         bar.start()
         progress = lambda _path: bar.advance(task)  # noqa: E731
     try:
-        data = compare.trace(files, stat, part, gate, patterns, progress)
+        data = compare.trace(files, stat, part, gate, patterns, progress, jobs=jobs)
     finally:
         if progress:
             bar.stop()

@@ -149,11 +149,16 @@ def slice_extents(raw_slices, shape) -> list:
 class Bundle:
     """An open bundle: its entries (by key, in file order) and lazily mapped shards."""
 
-    def __init__(self, prefix: str):
-        self.prefix = prefix
+    def __init__(self, prefix: str, files=None):
+        """`files` (remote bundles): `read(path) -> bytes` and `shard(path)`, an object that
+        slices like the mapped file (`data[a:b]`, `len(data)`) by fetching those bytes."""
+        self.prefix, self.files = prefix, files
         self.index_path = prefix + ".index"
-        with open(self.index_path, "rb") as fh:
-            self.index_bytes = fh.read()
+        if files is not None:
+            self.index_bytes = files.read(self.index_path)
+        else:
+            with open(self.index_path, "rb") as fh:
+                self.index_bytes = fh.read()
         rows, self.block_handles = read_table(self.index_bytes)
         if not rows or rows[0][0] != b"":
             raise BundleError("no bundle header (first key is not empty)")
@@ -194,6 +199,8 @@ class Bundle:
                 raise BundleError(f"tensor {e.key!r}: shape {e.shape} needs {want} bytes, entry says {e.size}")
 
     def _map(self, shard: int):
+        if shard not in self._maps and self.files is not None:
+            self._maps[shard] = self.files.shard(self.shard_path(shard))
         if shard not in self._maps:
             path = self.shard_path(shard)
             try:
@@ -210,7 +217,8 @@ class Bundle:
         if e.offset + e.size > len(data):
             raise BundleError(f"tensor {e.key!r} runs past the end of {os.path.basename(self.shard_path(e.shard))} "
                               "(truncated shard?)")
-        view = memoryview(data)[e.offset:e.offset + e.size]
+        view = memoryview(data)[e.offset:e.offset + e.size] if isinstance(data, (bytes, mmap.mmap)) \
+            else memoryview(data[e.offset:e.offset + e.size])  # a remote shard: those bytes, fetched
         if checked and e.key not in self._verified:
             crc, step = 0, 8 << 20
             for start in range(0, e.size, step):  # in pieces, each dropped once checked

@@ -143,9 +143,9 @@ class BundleStore:
         self.bundle.close()
 
 
-def open_bundle(loc: Location, filename: str) -> tf_bundle.Bundle:
+def open_bundle(loc: Location, filename: str, files=None) -> tf_bundle.Bundle:
     try:
-        return tf_bundle.Bundle(loc.prefix)
+        return tf_bundle.Bundle(loc.prefix, files)
     except tf_bundle.BundleError as e:
         raise ModelError(f"{filename}: {e}") from None
     except (ValueError, IndexError, struct.error) as e:
@@ -154,15 +154,18 @@ def open_bundle(loc: Location, filename: str) -> tf_bundle.Bundle:
         raise ModelError(f"{filename}: cannot read {loc.prefix}.index ({e.strerror})") from None
 
 
-def read_metadata(loc: Location, filename: str) -> dict:
+def read_metadata(loc: Location, filename: str, files=None) -> dict:
     if loc.savedmodel is None:
         return {}
     path = os.path.join(loc.savedmodel, "keras_metadata.pb")
-    if not os.path.exists(path):
+    data = files.read(path, missing_ok=True) if files is not None else None
+    if files is None and os.path.exists(path):
+        with open(path, "rb") as fh:
+            data = fh.read()
+    if data is None:
         return {}  # TF < 2.5 kept it inside saved_model.pb; weights still read, config-less
     try:
-        with open(path, "rb") as fh:
-            return tf_objects.metadata_nodes(fh.read())
+        return tf_objects.metadata_nodes(data)
     except ValueError as e:
         raise ModelError(f"{filename}: damaged keras_metadata.pb ({e})") from None
 
@@ -192,16 +195,17 @@ class Parts:
     warnings: list
 
 
-def read_parts(filename: str, loc: Location) -> Parts:
-    """The bundle's store, its config and the cells found through the object graph (and metadata)."""
+def read_parts(filename: str, loc: Location, files=None) -> Parts:
+    """The bundle's store, its config and the cells found through the object graph (and
+    metadata). `files`: how a remote bundle's files are read (see tf_bundle.Bundle)."""
     from ..core.config import OPAQUE_CLASSES, parse_config, walk_cells
     from ..core.model import Layer
 
-    bundle = open_bundle(loc, filename)
+    bundle = open_bundle(loc, filename, files)
     store = BundleStore(bundle, filename)
     store.location = loc
     try:
-        metadata = read_metadata(loc, filename)
+        metadata = read_metadata(loc, filename, files)
         nodes = graph(bundle, filename)
         root = metadata.get("root", {})
         version = root.get("keras_version") if isinstance(root.get("keras_version"), str) else None

@@ -103,36 +103,46 @@ def diff(path_a, path_b, patterns=()) -> dict:
 CUDNN_EQUIVALENT = {"CuDNNLSTM": "LSTM", "CuDNNGRU": "GRU", "LSTM": "CuDNNLSTM", "GRU": "CuDNNGRU"}
 
 
-def trace(files, stat="mean", part="b", gate="f", patterns=(), progress=None) -> dict:
-    """One row per file (natural order), one value per cell: `stat` of PART_GATE."""
+def _trace_row(path, stat, part, gate, patterns):
+    """({file, values[, error]}, [cell paths]) of one file."""
+    from ..errors import LstmtoolError
+
+    values, paths = {}, []
+    try:
+        m = load(path)
+    except LstmtoolError as e:  # one half-written checkpoint must not hide the others
+        return {"file": path, "values": {}, "error": str(e)}, []
+    with m:
+        for cell in m.cells:
+            if not matches(cell.path, patterns):
+                continue
+            g = gate if gate in cell.gates else ("z" if gate == "f" and cell.family == "gru" else None)
+            views = getattr(cell, part)
+            if g is None or g not in views:
+                continue
+            a = views[g].numpy()
+            values[cell.path] = stats_of(effective_bias(a) if part == "b" else a)[stat]
+            paths.append(cell.path)
+    return {"file": path, "values": values}, paths
+
+
+def trace(files, stat="mean", part="b", gate="f", patterns=(), progress=None, jobs=1) -> dict:
+    """One row per file (natural order), one value per cell: `stat` of PART_GATE. `jobs` files
+    are read at once (threads): remote files spend their time waiting on requests."""
     if stat not in STATS:
         raise ValueError(f"unknown statistic {stat!r}")
     files = sorted(files, key=natural_key)
-    rows, cells = [], []
-    from ..errors import LstmtoolError
+    if jobs > 1 and len(files) > 1:
+        from concurrent.futures import ThreadPoolExecutor
 
-    for path in files:
-        values = {}
-        try:
-            m = load(path)
-        except LstmtoolError as e:  # one half-written checkpoint must not hide the others
-            rows.append({"file": path, "values": {}, "error": str(e)})
-            if progress:
-                progress(path)
-            continue
-        with m:
-            for cell in m.cells:
-                if not matches(cell.path, patterns):
-                    continue
-                g = gate if gate in cell.gates else ("z" if gate == "f" and cell.family == "gru" else None)
-                views = getattr(cell, part)
-                if g is None or g not in views:
-                    continue
-                a = views[g].numpy()
-                values[cell.path] = stats_of(effective_bias(a) if part == "b" else a)[stat]
-                if cell.path not in cells:
-                    cells.append(cell.path)
-        rows.append({"file": path, "values": values})
+        with ThreadPoolExecutor(max_workers=min(jobs, len(files))) as pool:
+            results = list(pool.map(lambda p: _trace_row(p, stat, part, gate, patterns), files))
+    else:
+        results = [_trace_row(p, stat, part, gate, patterns) for p in files]
+    rows, cells = [], []
+    for path, (row, paths) in zip(files, results):
+        rows.append(row)
+        cells += [c for c in paths if c not in cells]
         if progress:
             progress(path)
     if not cells and not any("error" in r for r in rows):

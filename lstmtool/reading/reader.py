@@ -213,7 +213,13 @@ def _load_remote(url, config_text=None, layer_names=None) -> Model:
     its own timeouts, and the stores' client threads need the address space)."""
     from .. import remote
 
-    source = remote.open_remote(url, cache_dir=REMOTE_CACHE or os.environ.get("LSTMTOOL_CACHE") or None)
+    cache = REMOTE_CACHE or os.environ.get("LSTMTOOL_CACHE") or None
+    base = url.split("?", 1)[0].rstrip("/")
+    if not base.lower().endswith((".h5", ".hdf5", ".keras")):
+        model = _remote_bundle(url, base, cache)
+        if model is not None:
+            return model
+    source = remote.open_remote(url, cache_dir=cache)
     head = source.read(8)
     archive = None
     if head == HDF5_MAGIC:
@@ -238,6 +244,30 @@ def _load_remote(url, config_text=None, layer_names=None) -> Model:
     except Exception:
         store.close()
         raise
+
+
+def _remote_bundle(url, base, cache):
+    """A remote SavedModel directory or checkpoint prefix (its .index named or not); None if
+    `url` is neither. The index and keras_metadata.pb are read whole, tensors by range."""
+    from .. import remote
+    from ..containers.tf_checkpoint import Location
+    from ..remote.rangefile import RemoteFiles
+
+    files = RemoteFiles(url, cache)
+    savedmodel = lambda: files.read(base + "/variables/variables.index", missing_ok=True) is not None  # noqa
+    checkpoint = lambda: files.read(base + ".index", missing_ok=True) is not None  # noqa
+    # a trailing / says directory (a SavedModel): ask for that first, else for a checkpoint first
+    if base.endswith(".index"):
+        loc = Location("tf-checkpoint", base[: -len(".index")])
+    elif (url.endswith("/") and savedmodel()) or (not url.endswith("/") and not checkpoint() and savedmodel()):
+        loc = Location("tf-savedmodel", base + "/variables/variables", savedmodel=base)
+    elif url.endswith("/") and checkpoint() or base + ".index" in files.whole and files.whole[base + ".index"]:
+        loc = Location("tf-checkpoint", base)
+    else:
+        return None
+    model = _from_checkpoint(remote.shown(url), loc, files)
+    model.store.remote_files = files
+    return model
 
 
 def _read(filename, store, archive, config_text=None, layer_names=None) -> Model:
@@ -279,11 +309,11 @@ def _read(filename, store, archive, config_text=None, layer_names=None) -> Model
     return model
 
 
-def _from_checkpoint(filename, location) -> Model:
+def _from_checkpoint(filename, location, files=None) -> Model:
     """A SavedModel or checkpoint: the container finds cells and layers, the reader builds them."""
     from ..containers import tf_checkpoint
 
-    parts = tf_checkpoint.read_parts(filename, location)
+    parts = tf_checkpoint.read_parts(filename, location, files)
     try:
         major = keras_major(parts.version) or 2  # object-based checkpoints: tf.keras 2.x
         cells, incomplete = build_cells(parts.found, parts.store, major, parts.warnings)

@@ -22,7 +22,8 @@ from . import shown
 
 BLOCK = 1 << 16
 LARGE = 4 * BLOCK  # reads this size or more are data, fetched as asked
-SMALL_FILE = 4 << 20  # a server that ignores Range may still give us a file this small, whole
+SMALL_FILE = 4 << 20
+UNKNOWN = 1 << 62  # the size of a data shard nobody asked the store about  # a server that ignores Range may still give us a file this small, whole
 MEMORY_BLOCKS = 1024  # 64 MiB of metadata blocks at most
 
 
@@ -49,13 +50,22 @@ def _options(url):
     return {}
 
 
+_FILESYSTEMS = {}  # (scheme, timeout) -> one filesystem: its connections serve every file of a run
+_FS_LOCK = threading.Lock()
+
+
 def _filesystem(url):
     try:
         import fsspec
     except ImportError:
         raise UsageError(f"{shown(url)}: remote files need the remote extra: pip install 'lstmtool[remote]'") from None
     try:
-        return fsspec.core.url_to_fs(url, **_options(url))
+        key = (url.split("://", 1)[0].lower(), timeout())
+        with _FS_LOCK:
+            fs = _FILESYSTEMS.get(key)
+            if fs is None:
+                fs = _FILESYSTEMS[key] = fsspec.core.url_to_fs(url, **_options(url))[0]
+        return fs, fs._strip_protocol(url)
     except ImportError as e:
         raise UsageError(f"{shown(url)}: the filesystem for this store is not installed ({e}); "
                          "pip install 'lstmtool[remote]'") from None
@@ -77,12 +87,12 @@ class Stats:
 class RemoteFile(io.RawIOBase):
     """Seekable and read-only; `clone()` gives another position over the same cache."""
 
-    def __init__(self, url, cache_dir=None, block_size=None, _shared=None):
+    def __init__(self, url, cache_dir=None, block_size=None, _shared=None, size=None):
         self.url, self.pos = url, 0
         if _shared is not None:
             self.shared = _shared
             return
-        self.shared = _Shared(url, cache_dir, block_size or BLOCK)
+        self.shared = _Shared(url, cache_dir, block_size or BLOCK, size)
 
     @property
     def size(self):
@@ -121,12 +131,15 @@ class RemoteFile(io.RawIOBase):
 
 
 class _Shared:
-    def __init__(self, url, cache_dir, block):
+    def __init__(self, url, cache_dir, block, size=None):
         self.url, self.block, self.stats = url, block, Stats()
         self.lock = threading.RLock()
         self.fs, self.path = _filesystem(url)
-        info = self._call(self.fs.info, self.path)
-        self.stats.add(0)  # the size query is a request too
+        if size is not None:  # told by the caller (a data shard whose index says where tensors end)
+            info = {"size": size}
+        else:
+            info = self._call(self.fs.info, self.path)
+            self.stats.add(0)  # the size query is a request too
         if info.get("type") == "directory":
             raise UsageError(f"{shown(url)}: is a directory (name a model file)")
         size = info.get("size")
@@ -205,7 +218,7 @@ class _Shared:
             except _IgnoresRange:
                 return self._whole()[start:end]
         self.stats.add(len(data))
-        if len(data) != end - start:
+        if len(data) != end - start and not (self.size >= UNKNOWN and data):
             raise ModelError(f"{shown(self.url)}: the server sent {len(data)} bytes where {end - start} were asked "
                              "(a truncated response); try again")
         return data
@@ -301,3 +314,63 @@ def _runs(ks):
         else:
             out.append([k, k])
     return [tuple(r) for r in out]
+
+
+class RemoteFiles:
+    """The files of a remote SavedModel or checkpoint: small ones (.index, keras_metadata.pb)
+    read whole in one request each, data shards by range (only the tensors asked for)."""
+
+    def __init__(self, url, cache_dir=None):
+        self.url, self.cache_dir = url, cache_dir
+        self.fs, _ = _filesystem(url)
+        self.stats, self.whole, self.shards = Stats(), {}, {}
+
+    def _path(self, url):
+        return self.fs._strip_protocol(url) if hasattr(self.fs, "_strip_protocol") else url
+
+    def read(self, url, missing_ok=False):
+        if url not in self.whole:
+            try:
+                data = call(url, self.fs.cat_file, self._path(url))
+            except ModelError as e:
+                if "(404)" not in str(e):
+                    raise
+                data = None
+            self.stats.add(len(data or b""))
+            self.whole[url] = data
+        data = self.whole[url]
+        if data is None and not missing_ok:
+            raise ModelError(f"{shown(url)}: no such remote file (404)")
+        return data
+
+    def shard(self, url):
+        """No size query: the index says where each tensor lies; a shard shorter than that
+        shows as a short (truncated) read."""
+        if url not in self.shards:
+            self.shards[url] = _Shard(RemoteFile(url, cache_dir=self.cache_dir, size=UNKNOWN))
+        return self.shards[url]
+
+    @property
+    def requests(self):
+        return self.stats.requests + sum(s.file.stats.requests for s in self.shards.values())
+
+    @property
+    def bytes(self):
+        return self.stats.bytes + sum(s.file.stats.bytes for s in self.shards.values())
+
+
+class _Shard:
+    """Slices like the mapped data shard a local bundle reads: `shard[a:b]` fetches those bytes."""
+
+    def __init__(self, file):
+        self.file = file
+
+    def __len__(self):
+        return self.file.size
+
+    def __getitem__(self, s):
+        start, stop, _ = s.indices(self.file.size)
+        data = self.file.shared.read(start, stop - start) if stop > start else b""
+        if len(data) != stop - start:
+            raise ModelError(f"{shown(self.file.url)}: shorter than its index says (truncated data shard)")
+        return data
