@@ -45,6 +45,23 @@ class RangeServer:
             def do_POST(self):
                 self.answer(head=False)
 
+            def gcs(self):
+                """Just enough of Google Cloud Storage's JSON API for gcsfs (STORAGE_EMULATOR_HOST
+                pointed here): object metadata; downloads go through answer() with Range."""
+                url = urllib.parse.urlparse(self.path)
+                m = re.match(r"^/storage/v1/b/([^/]+)/o/(.+)$", url.path)
+                if not m:
+                    return None
+                bucket, name = m[1], urllib.parse.unquote(m[2])
+                path = os.path.join(server.root, bucket, name)
+                if not os.path.isfile(path):
+                    return self.json(404, {"error": {"code": 404, "message": "No such object"}})
+                st = os.stat(path)
+                return self.json(200, {"kind": "storage#object", "bucket": bucket, "name": name,
+                                       "size": str(st.st_size), "generation": str(st.st_mtime_ns),
+                                       "etag": f"{st.st_mtime_ns:x}", "updated": "2026-01-01T00:00:00Z",
+                                       "contentType": "application/octet-stream"})
+
             def hub(self):
                 """Just enough of the Hugging Face Hub's API for huggingface_hub's HfFileSystem
                 (HF_ENDPOINT pointed here): repo info, paths-info, tree and resolve."""
@@ -88,9 +105,12 @@ class RangeServer:
                     server.log.append((self.command, self.path, self.headers.get("Range")))
                 if server.latency:
                     time.sleep(server.latency)
-                if self.hub():
+                if self.hub() or self.gcs():
                     return
                 name = self.path.lstrip("/").split("?")[0]
+                download = re.match(r"^download/storage/v1/b/([^/]+)/o/([^?]+)", name)
+                if download:  # a GCS media download: BUCKET/OBJECT
+                    name = download[1] + "/" + urllib.parse.unquote(download[2])
                 hub = re.match(r"^([^/]+)/([^/]+)/resolve/[^/]+/(.+)$", name)
                 if hub:  # a Hub download URL: ORG/REPO/resolve/REVISION/PATH
                     name = "/".join(hub.groups())

@@ -268,3 +268,18 @@ def test_trace_overlaps_the_requests_of_many_remote_checkpoints(tf_served):
     assert tf_served.requests <= 2 * 30, "the index and one block of the data shard per checkpoint"
     # one after another would take 30 x one; overlapped, the requests of many files wait together
     assert many < 0.5 * 30 * one, f"{many:.2f} s for 30 files against {one:.2f} s for one: not overlapped"
+
+
+def test_gs_through_gcsfs_against_a_local_endpoint(served):
+    """gcsfs (the real client) at STORAGE_EMULATOR_HOST: object metadata and media downloads
+    with Range are served by rangeserver.py, which reads BUCKET/OBJECT from its root."""
+    code = "import sys; from lstmtool.cli import main; sys.argv = ['lstmtool', 'inspect', sys.argv[1], '--json']; main()"
+    env = dict(os.environ, STORAGE_EMULATOR_HOST=f"http://127.0.0.1:{served.port}")
+    r = subprocess.run([sys.executable, "-c", code, "gs://org/repo/m.keras"], capture_output=True, text=True, env=env,
+                       timeout=120)
+    assert r.returncode == 0, r.stderr
+    _same_inspect(json.loads(r.stdout), _json("inspect", os.path.join(FIXTURES, "keras3", "lstm_gru.keras"), "--json"))
+    assert not r.stderr.strip(), r.stderr
+    r = subprocess.run([sys.executable, "-c", code, "gs://org/repo/nope.keras"], capture_output=True, text=True,
+                       env=env, timeout=120)
+    assert r.returncode == 1 and "no such remote file" in r.stderr

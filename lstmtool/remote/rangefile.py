@@ -46,6 +46,10 @@ def _options(url):
     if scheme == "s3":
         return {"config_kwargs": {"connect_timeout": t, "read_timeout": t, "retries": {"max_attempts": 3}}}
     if scheme in ("gs", "gcs"):
+        import logging
+
+        os.environ.setdefault("GRPC_VERBOSITY", "ERROR")  # gcsfs probes the bucket type over gRPC
+        logging.getLogger("gcsfs").setLevel(logging.ERROR)  # ... and logs its fallback as a warning
         return {"timeout": t}
     return {}
 
