@@ -20,16 +20,8 @@ SMALL = {"m.keras": "keras3/lstm_gru.keras", "bidir.h5": "tfkeras/bidir.h5", "st
          "org/repo/m.keras": "keras3/lstm_gru.keras"}
 MiB = 1 << 20
 
-BIG = """
-import os, sys
-os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
-import keras
-m = keras.Sequential([keras.Input((10, 128)), keras.layers.LSTM(2048, return_sequences=True, name="lstm"),
-                      keras.layers.LSTM(2048, return_sequences=True, name="lstm_1"),
-                      keras.layers.LSTM(2048, name="lstm_2"), keras.layers.Dense(1, name="dense")])
-m.save(sys.argv[1] + ".h5")
-m.save(sys.argv[1] + ".keras")
-"""
+sys.path.insert(0, os.path.join(os.path.dirname(HERE), "benchmarks"))
+from bench import BUILD as BIG  # noqa: E402  (the benchmark's model, built the same way)
 
 
 @pytest.fixture(scope="module")

@@ -80,10 +80,12 @@ def run(models, out, make_plan, opts):
     filelock.NOTIFY = lambda line: None if textout.QUIET else click.echo(line, err=True)
     outs = check_outputs(models, out, opts["force"])
     with locked([o or m for m, o in zip(models, outs)], wait=not opts["no_wait"]):
-        from .. import remote
+        from ..remote import urls as remote
 
         if models and remote.is_remote(models[0]):  # -o a local file: edit a downloaded copy
-            with remote.downloaded(models[0], outs[0]) as local:
+            from ..remote import downloaded
+
+            with downloaded(models[0], outs[0]) as local:
                 plans = [make_plan(local)]
                 finish(plans, outs, **{k: v for k, v in opts.items() if k not in ("force", "no_wait")},
                        shown_as=remote.shown(models[0]))

@@ -13,6 +13,7 @@ import struct
 import zipfile
 import zlib
 
+from ..core.files import PositionedReader
 from ..errors import ModelError
 from . import crc32
 
@@ -93,25 +94,11 @@ def member_data_offset(fileobj, info: zipfile.ZipInfo) -> int:
     return info.header_offset + 30 + name_len + extra_len
 
 
-class Window(io.RawIOBase):
+class Window(PositionedReader):
     """A read-only file object over bytes [start, start+size) of another file."""
 
     def __init__(self, raw, start: int, size: int):
         self.raw, self.start, self.size, self.pos = raw, start, size, 0
-
-    def readable(self):
-        return True
-
-    def seekable(self):
-        return True
-
-    def seek(self, offset, whence=0):
-        base = {0: 0, 1: self.pos, 2: self.size}[whence]
-        self.pos = max(0, base + offset)
-        return self.pos
-
-    def tell(self):
-        return self.pos
 
     def readinto(self, buffer):
         n = max(0, min(len(buffer), self.size - self.pos))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import io
 import os
 import re
 import shutil
@@ -14,6 +15,27 @@ from ..errors import WriteError
 
 TEMP_TAG = ".lstmtool-tmp"
 OWNER = re.compile(re.escape(TEMP_TAG) + r"-(\d+)-")  # the pid in a temporary file's name
+
+
+class PositionedReader(io.RawIOBase):
+    """A read-only, seekable file object whose subclasses only say `size` and `readinto`."""
+
+    pos = 0
+    size = 0
+
+    def readable(self):
+        return True
+
+    def seekable(self):
+        return True
+
+    def seek(self, offset, whence=0):
+        base = {0: 0, 1: self.pos, 2: self.size}[whence]
+        self.pos = max(0, base + offset)
+        return self.pos
+
+    def tell(self):
+        return self.pos
 
 
 def temp_name_parts(path):
@@ -77,13 +99,20 @@ def copy_file(src, dst):
 def atomic_output(out):
     """Yield an open temporary file beside `out`; when the block ends well, fsync it and
     rename it over `out`. On any failure nothing is left behind and `out` is untouched."""
-    tmp = temp_beside(out)
-    try:
+    with atomic_path(out) as tmp:
         with open(tmp, "w+b") as fh:
             yield fh
-            fh.flush()
+
+
+@contextlib.contextmanager
+def atomic_path(out):
+    """atomic_output for writers that open the file themselves (h5py): yields its path."""
+    tmp = temp_beside(out)
+    try:
+        yield tmp
+        with open(tmp, "rb+") as fh:
             os.fsync(fh.fileno())
-        _new_file_mode(tmp, out)
+        new_file_mode(tmp, out)
         os.replace(tmp, out)
         fsync_dir(out)
     except BaseException as e:
@@ -95,7 +124,7 @@ def atomic_output(out):
         raise
 
 
-def _new_file_mode(tmp, out):
+def new_file_mode(tmp, out):
     """A new output gets the mode any new file gets (0666 less the umask), not mkstemp's
     0600; a replaced one keeps its mode."""
     if os.path.exists(out):

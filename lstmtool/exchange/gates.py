@@ -163,7 +163,7 @@ def _export(model_path, out_dir, patterns, fmt, layout, force, progress) -> dict
                     for _, cs in groups for c in cs for r in c.tensors.values())
         if progress:
             progress.start(total)
-        from .. import remote
+        from ..remote import urls as remote
 
         far = remote.is_remote(model_path)  # its sha256 would read all of it
         manifest = {"source": remote.shown(model_path) if far else os.path.abspath(model_path),

@@ -165,7 +165,7 @@ def load(filename: str, config_text=None, layer_names=None) -> Model:
     files saved beside `model.to_json()`; `layer_names` ({config name: the file's layer name})
     pairs a config's layers with differently named ones in the file."""
     filename = os.fspath(filename)
-    from .. import remote
+    from ..remote import urls as remote
 
     if remote.is_remote(filename):
         return _load_remote(filename, config_text, layer_names)
@@ -211,7 +211,7 @@ REMOTE_CACHE = None  # a directory for remote blocks (the CLI's --cache; LSTMTOO
 def _load_remote(url, config_text=None, layer_names=None) -> Model:
     """A remote .h5 or .keras, read through range requests (no watchdog: the network has
     its own timeouts, and the stores' client threads need the address space)."""
-    from .. import remote
+    from ..remote import urls as remote
 
     cache = REMOTE_CACHE or os.environ.get("LSTMTOOL_CACHE") or None
     base = url.split("?", 1)[0].rstrip("/")
@@ -219,7 +219,9 @@ def _load_remote(url, config_text=None, layer_names=None) -> Model:
         model = _remote_bundle(url, base, cache)
         if model is not None:
             return model
-    source = remote.open_remote(url, cache_dir=cache)
+    from ..remote import open_remote
+
+    source = open_remote(url, cache_dir=cache)
     head = source.read(8)
     archive = None
     if head == HDF5_MAGIC:
@@ -249,7 +251,7 @@ def _load_remote(url, config_text=None, layer_names=None) -> Model:
 def _remote_bundle(url, base, cache):
     """A remote SavedModel directory or checkpoint prefix (its .index named or not); None if
     `url` is neither. The index and keras_metadata.pb are read whole, tensors by range."""
-    from .. import remote
+    from ..remote import urls as remote
     from ..containers.tf_checkpoint import Location
     from ..remote.rangefile import RemoteFiles
 

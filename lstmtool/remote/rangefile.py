@@ -12,13 +12,13 @@ the store's ETag/mtime, so a repeated command on an unchanged file fetches nothi
 from __future__ import annotations
 
 import hashlib
-import io
 import os
 import threading
 from collections import OrderedDict
 
+from ..core.files import PositionedReader
 from ..errors import ModelError, UsageError
-from . import shown
+from .urls import shown
 
 BLOCK = 1 << 16
 LARGE = 4 * BLOCK  # reads this size or more are data, fetched as asked
@@ -88,7 +88,7 @@ class Stats:
             self.bytes += n
 
 
-class RemoteFile(io.RawIOBase):
+class RemoteFile(PositionedReader):
     """Seekable and read-only; `clone()` gives another position over the same cache."""
 
     def __init__(self, url, cache_dir=None, block_size=None, _shared=None, size=None):
@@ -108,20 +108,6 @@ class RemoteFile(io.RawIOBase):
 
     def clone(self):
         return RemoteFile(self.url, _shared=self.shared)
-
-    def readable(self):
-        return True
-
-    def seekable(self):
-        return True
-
-    def seek(self, offset, whence=0):
-        base = {0: 0, 1: self.pos, 2: self.size}[whence]
-        self.pos = max(0, base + offset)
-        return self.pos
-
-    def tell(self):
-        return self.pos
 
     def readinto(self, buffer):
         n = max(0, min(len(buffer), self.size - self.pos))

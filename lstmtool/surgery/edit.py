@@ -291,7 +291,7 @@ def check_outputs(models, out, force=False) -> list:
 
     if out is not None and len(models) > 1:
         raise UsageError("-o/--output takes one MODEL")
-    from .. import remote
+    from ..remote import urls as remote
 
     for m in models:
         if remote.is_remote(m) and out is None:
@@ -332,7 +332,7 @@ def check_outputs(models, out, force=False) -> list:
 def refuse_special(out, directory_ok=False):
     """-o never replaces a device node, FIFO or socket (not even with --force: root could turn
     /dev/full into a file)."""
-    from .. import remote
+    from ..remote import urls as remote
     from ..core.files import special_kind
 
     if remote.is_remote(out):

@@ -231,7 +231,7 @@ def _check_output(src, out, force):
     if os.path.isdir(out) or out.endswith(os.sep):
         raise UsageError(f"{out}: -o takes a file name, not a directory")
     refuse_special(out)
-    from .. import remote
+    from ..remote import urls as remote
 
     if not remote.is_remote(src) and os.path.exists(out) and os.path.samefile(out, src):
         raise UsageError(f"{out}: this would replace the input; choose another -o")

@@ -8,13 +8,12 @@ beside the output and renamed over it, like every write.
 from __future__ import annotations
 
 import json
-import os
 
 import h5py
 import numpy as np
 
 from ..containers.keras_zip import MAX_TEXT_MEMBER, WEIGHTS_MEMBER, ArchiveWriter
-from ..core.files import atomic_output, fsync_dir, temp_beside
+from ..core.files import atomic_output, atomic_path
 from ..errors import WriteError
 
 OPTIMIZER_GROUPS = {"legacy-h5": ("optimizer_weights",), "keras-zip": ("optimizer",)}
@@ -56,29 +55,10 @@ def write(model, out: str, config: dict, arrays: dict, metadata_note: dict = Non
 
 def _write_legacy(model, out, text, arrays):
     src = model.store.h5
-    tmp = temp_beside(out)
-    try:
+    with atomic_path(out) as tmp:
         with h5py.File(tmp, "w") as dst:
             copy_tree(src, dst, arrays, skip=OPTIMIZER_GROUPS["legacy-h5"])
             dst.attrs["model_config"] = config_attr(src.attrs.get("model_config"), text)
-        with open(tmp, "rb+") as fh:
-            os.fsync(fh.fileno())
-        if os.path.exists(out):
-            import shutil
-
-            shutil.copymode(out, tmp)
-        else:
-            mask = os.umask(0)
-            os.umask(mask)
-            os.chmod(tmp, 0o666 & ~mask)
-        os.replace(tmp, out)
-        fsync_dir(out)
-    except BaseException as e:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        if isinstance(e, OSError):
-            raise WriteError(f"writing {out} failed ({e.strerror or e}); nothing written") from None
-        raise
 
 
 def _write_archive(model, out, text, arrays, note):
