@@ -106,10 +106,11 @@ class _Tracer:
         inner = cfg.get("layer", {}).get("config", {}) if node.class_name == "Bidirectional" else cfg
         if node.class_name == "RNN":
             inner = dict(cfg, **(cfg.get("cell", {}).get("config") or {}))
-        if node.class_name.startswith("ConvLSTM") and C.channels_first(inner):
+        inner_class = cfg.get("layer", {}).get("class_name", "") if node.class_name == "Bidirectional" else node.class_name
+        if inner_class.startswith("ConvLSTM") and C.channels_first(inner):
             raise Refused(f"{node.path}: a channels_first ConvLSTM keeps its filters on axis 1; "
                           "only channels_last is followed")
-        rank = None if node.class_name.startswith("ConvLSTM") else (
+        rank = None if inner_class.startswith("ConvLSTM") else (
             3 if inner.get("return_sequences") else 2)
         if node.class_name != "Bidirectional":
             n_out = 1 + (self.n_states(node) if inner.get("return_state") else 0)
