@@ -136,9 +136,7 @@ def _reshape(src, target, out, operation, choose, init, dry_run, force) -> Shape
                           "unknown; nothing written")
         work = copy.deepcopy(raw)
         tr = trace(model, work, target)
-        cache = {}  # not kept: a tensor is read again rather than held (bounded memory)
-
-        def read(path):
+        def read(path):  # not kept: read again rather than held (memory holds one tensor at a time)
             model.store.check_tensor(path)
             return model.store.h5[path][()]
 
@@ -154,7 +152,7 @@ def _reshape(src, target, out, operation, choose, init, dry_run, force) -> Shape
             by_path.setdefault(site.path, []).append(site)
         arrays = {}  # path -> a function making the new tensor: one tensor in memory at a time
         for path, sites in by_path.items():
-            arrays[path] = _maker(read, cache, path, sites, keep, fill)
+            arrays[path] = _maker(read, path, sites, keep, fill)
             plan.tensors.append({"path": path, "layer": sites[0].layer, "role": sites[0].role,
                                  "before": list(sites[0].shape), "after": list(new_shape(sites[0].shape, sites, keep)),
                                  "dtype": sites[0].dtype})
@@ -194,13 +192,8 @@ def _raw_config(model):
     return json.loads(text(value)) if value is not None else None
 
 
-def _maker(read, cache, path, sites, keep, fill):
-    def make():
-        array = rebuild(read(path), sites, keep, fill)
-        cache.pop(path, None)
-        return array
-
-    return make
+def _maker(read, path, sites, keep, fill):
+    return lambda: rebuild(read(path), sites, keep, fill)
 
 
 def _count(plan, model):
