@@ -331,3 +331,18 @@ def test_realworld_keras3_legacy_h5_prunes_and_loads_in_keras3(tmp_path):
         model.get_layer(name).set_weights(w)
     pruned = keras.models.load_model(str(tmp_path / "p.h5"), compile=False)
     assert np.abs(np.asarray(pruned(x)) - np.asarray(model(x))).max() <= 1e-6
+
+
+def test_halves_of_different_sizes_after_an_earlier_prune(tmp_path):
+    """tf-keras: prune the forward half, then the backward half of the result: the backward
+    half's units start after the (now smaller) forward half in the concat."""
+    K = keras_of("tfkeras")
+    model, _, _ = RC.bidir("concat", "forward")(K, "lstm", 6)
+    src = saved(K, model, str(tmp_path / "m.h5"))
+    prune(src, "bi/forward", out=str(tmp_path / "a.h5"), units=[0, 1])
+    prune(str(tmp_path / "a.h5"), "bi/backward", out=str(tmp_path / "b.h5"), units=[2])
+    first = K.models.load_model(str(tmp_path / "a.h5"), compile=False)
+    x = RC.input_for(first)
+    RC.zero_outgoing(first, [("bi", 4, 0, RC.rows), ("head", 0, 0, RC.shifted(4))], [2])
+    second = K.models.load_model(str(tmp_path / "b.h5"), compile=False)
+    assert np.abs(np.asarray(second(x)) - np.asarray(first(x))).max() <= 1e-6

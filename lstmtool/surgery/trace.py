@@ -118,9 +118,10 @@ class _Tracer:
         if inner.get("return_state"):
             raise Refused(f"{node.path}: a Bidirectional returning its states is not followed")
         mode = cfg.get("merge_mode", "concat")
-        if mode == "concat":
-            starts = tuple(k * units for k, h in enumerate(HALVES) if h in halves)
-            return [(0, Blocks(units, starts, 2 * units), rank)]
+        if mode == "concat":  # [forward | backward]; the halves may differ after an earlier prune
+            forward, backward = (self.cells_of(node.path, (h,))[0].units for h in HALVES)
+            starts = tuple(start for start, h in ((0, "forward"), (forward, "backward")) if h in halves)
+            return [(0, Blocks(units, starts, forward + backward), rank)]
         if mode in ("sum", "mul", "ave") and halves == HALVES:
             return [(0, unit_blocks(units), rank)]
         if mode in ("sum", "mul", "ave"):
