@@ -95,6 +95,8 @@ def test_every_read_command_gives_what_the_local_file_gives(served, name, tmp_pa
     assert run_cli("diff", str(tmp_path / "u.keras"), local).exit_code == 0
     r = run_cli("trace", url, local, "--json")
     assert r.exit_code == 0, r.output
+    r = run_cli("plot", url, "-o", str(tmp_path / "gates.png"))
+    assert r.exit_code == 0 and os.path.getsize(tmp_path / "gates.png") > 1000, r.output
 
 
 def test_prune_and_edit_with_a_local_output(served, tmp_path):
