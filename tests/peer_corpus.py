@@ -83,6 +83,7 @@ def main():
     ap.add_argument("--json")
     args = ap.parse_args()
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")  # channels_first convolutions on any CPU (conftest.py)
     import keras
 
     sys.path.insert(0, ROOT)
