@@ -59,8 +59,13 @@ def test_export_refuses_non_empty_dir_and_torch_gru_reset_after_false(tmp_path):
     (tmp_path / "x").write_text("keep me")
     r = run_cli("export", os.path.join(K3, "bidir.keras"), "-o", tmp_path)
     assert r.exit_code == 2 and "not empty" in r.stderr
-    r = run_cli("export", os.path.join(K3, "bidir.keras"), "-o", tmp_path / "t", "--layout", "torch")
+    r = run_cli("export", os.path.join(K3, "bidir.keras"), "-o", tmp_path / "t", "--layout", "torch",
+                "--layer", "bigru")  # asked for by name: refused, nothing written
     assert r.exit_code == 2 and "reset_after=False" in r.stderr and not (tmp_path / "t").exists()
+    r = run_cli("export", os.path.join(K3, "bidir.keras"), "-o", tmp_path / "t", "--layout", "torch")
+    assert r.exit_code == 0 and "note: skipped" in r.stderr and "reset_after=False" in r.stderr  # the rest goes
+    skipped = json.loads((tmp_path / "t" / "manifest.json").read_text())["skipped"]
+    assert all("reset_after=False" in why for why in skipped.values()) and skipped
 
 
 def test_import_checks_shapes_before_writing(tmp_path):

@@ -97,9 +97,12 @@ def fail(ctx, message, code):
 
 EXIT_CODES = """\b
 Exit status (every command):
-  0    done (for --strict: and every recurrent cell complete)
-  1    the model cannot be read, is damaged, has nothing to do,
-       or the result could not be written (the input is unchanged)
+  0    done (for --strict: and every recurrent cell complete);
+       also an edit or prune that finds the file already as asked
+       (it says so and writes nothing)
+  1    the model cannot be read, is damaged, has nothing the
+       command applies to (set-forget-bias on a model without an
+       LSTM), or the result could not be written (input unchanged)
   2    usage: unknown option, layer, target or gate; bad value;
        output exists (pass --force); an optional extra the
        command needs is not installed (lstmtool[plot], [verify])
@@ -146,6 +149,7 @@ def cli(ctx, quiet, color, cache):
 
 
 def main(argv=None):
+    import signal
     import sys
 
     from ..reading import watchdog
@@ -154,12 +158,44 @@ def main(argv=None):
     for stream in (sys.stdout, sys.stderr):  # names from damaged files: escaped, never a crash
         if hasattr(stream, "reconfigure"):
             stream.reconfigure(errors="backslashreplace")
+    # Ctrl-C anywhere in the run (parsing, importing a command, the command, shutting down)
+    # says "interrupted" and exits 130, never dies by the signal itself
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    code = _run(argv)
+    # The command is over and its result complete: a Ctrl-C during the interpreter's shutdown
+    # is ignored (Python resets its own handlers to the default, death by signal, before the
+    # end; an ignored signal stays ignored), and the exit status is the command's.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    sys.exit(code)
+
+
+def _run(argv) -> int:
+    import sys
+
     try:
-        cli.main(args=argv, prog_name="lstmtool")
+        rv = cli.main(args=argv, prog_name="lstmtool", standalone_mode=False)
+        return rv if isinstance(rv, int) else 0
+    except (KeyboardInterrupt, click.exceptions.Abort):
+        _say_interrupted()
+        return 130
+    except click.ClickException as e:
+        e.show()
+        return e.exit_code
     except OSError as e:  # writing --help or a usage message failed (`--help > /dev/full`)
+        if isinstance(e, BrokenPipeError):
+            sys.stdout = open(os.devnull, "w")
         try:
             sys.stderr.write(f"lstmtool: error: cannot write the output ({e.strerror or e})\n")
         except OSError:
             pass
-        sys.exit(141 if isinstance(e, BrokenPipeError) else 1)
+        return 141 if isinstance(e, BrokenPipeError) else 1
 
+
+def _say_interrupted():
+    import sys
+
+    try:
+        sys.stderr.write("\nlstmtool: error: interrupted\n")
+        sys.stderr.flush()
+    except (OSError, ValueError):
+        pass

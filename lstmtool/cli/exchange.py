@@ -67,6 +67,8 @@ def export(model, out_dir, patterns, fmt, layout, force, allow_activation_mismat
         click.echo(json.dumps(manifest, indent=2))
         return
     click.echo(f"exported {len(manifest['arrays'])} arrays ({layout} layout) to {out_dir}")
+    for path, why in manifest.get("skipped", {}).items():
+        click.echo(f"note: skipped {why}", err=True)
     for path, entry in manifest["layers"].items():
         for cell, what in entry.get("activation_mismatch", {}).items():
             click.echo(f"warning: {cell}: {what} in PyTorch (recorded in manifest.json)", err=True)

@@ -9,6 +9,15 @@ import click
 from . import cli
 
 
+
+def _gate_change(g) -> str:
+    """One gate's change in words: its shape when that changed (no difference to measure), else how much."""
+    shape = g.get("shape")
+    if shape and list(shape[0]) != list(shape[1]):
+        return f"shape {'x'.join(map(str, shape[0])) or 'scalar'} -> {'x'.join(map(str, shape[1])) or 'scalar'}"
+    scaled = f" (x{g['scaled_by']})" if g.get("scaled_by") else ""
+    return f"max|d| {g.get('max_abs', float('nan')):.4g}, rel L2 {g.get('rel_l2', float('nan')):.3g}{scaled}"
+
 def _check_png(out, force):
     from ..surgery.edit import refuse_special
     from ..pictures.draw import image_format
@@ -105,10 +114,7 @@ def diff(ctx, a, b, patterns, as_json, png, force):
                 rows.append([c["path"], key, f"{va} -> {vb}"])
             for g in c["gates"]:
                 if g["changed"]:
-                    scaled = f" (x{g['scaled_by']})" if g.get("scaled_by") else ""
-                    rows.append([c["path"], f"{g['part']}_{g['gate']}",
-                                 f"max|d| {g.get('max_abs', float('nan')):.4g}, "
-                                 f"rel L2 {g.get('rel_l2', float('nan')):.3g}{scaled}"])
+                    rows.append([c["path"], f"{g['part']}_{g['gate']}", _gate_change(g)])
             if c.get("equivalent"):
                 rows.append([c["path"], "note", c["equivalent"]])
         if rows:

@@ -51,11 +51,10 @@ def inspect(models, patterns, stats, as_json, strict):
         if not as_json:
             if k:
                 click.echo()
-            textout.inspect(data, stats)
+            textout.inspect(data, stats, named=len(paths) > 1)
     if as_json:
         click.echo(json.dumps(docs[0] if len(docs) == 1 else docs, indent=2))
-        for data in docs:
-            textout.warn(data.get("warnings", []))
+        textout.warn_per_file([d for d in docs if "error" not in d])
     if failed:
         error = type(failed[0]) if all(type(e) is type(failed[0]) for e in failed) else LstmtoolError
         raise error(f"{len(failed)} of {len(paths)} file(s) could not be inspected (each named above)")

@@ -15,16 +15,34 @@ def fmt_shape(shape) -> str:
 
 
 def width(stream=None) -> int:
-    """Columns to lay out for: COLUMNS, else the terminal's (of `stream`, default stdout);
-    0 (no limit) when that stream is piped."""
-    import shutil
+    """Columns to lay out for: COLUMNS, else the terminal of `stream` (default stdout), else,
+    when that stream is piped (`inspect ... | tail`), the terminal the user sits at (stderr's,
+    or the controlling /dev/tty); 0 (no limit: whole lines for grep and files) without one."""
+    env = os.environ.get("COLUMNS", "")
+    if env.isdigit() and int(env) > 0:
+        return int(env)
+    import sys
 
-    if stream is None or os.environ.get("COLUMNS"):
-        return shutil.get_terminal_size((0, 0)).columns
-    try:
-        return os.get_terminal_size(stream.fileno()).columns if stream.isatty() else 0
-    except (OSError, ValueError, AttributeError):
+    out = stream or sys.stdout
+    real = out in (sys.__stdout__, sys.__stderr__)  # not a host program's or a test runner's capture
+    for s in (out, sys.stderr) if real else (out,):
+        try:
+            if s.isatty():
+                return os.get_terminal_size(s.fileno()).columns
+        except (OSError, ValueError, AttributeError):
+            pass
+    if not real:
         return 0
+    try:
+        fd = os.open("/dev/tty", os.O_RDONLY | os.O_NOCTTY)
+    except OSError:
+        return 0
+    try:
+        return os.get_terminal_size(fd).columns
+    except OSError:
+        return 0
+    finally:
+        os.close(fd)
 
 
 def columns(rows, header=None, indent="  "):
@@ -155,9 +173,24 @@ def group_warnings(messages) -> list:
                                     else f"{k} ({', '.join(paths[k])})") for k in order]
 
 
-def warn(messages):
+def warn_per_file(docs):
+    """Several files' warnings, each said once with the files it is about (not once per file)."""
+    said = {}
+    for data in docs:
+        for w in group_warnings(data.get("warnings", [])):
+            said.setdefault(w, []).append(data["file"])
+    messages = []
+    for w, files in said.items():
+        named = ", ".join(files[:3]) + (f" and {len(files) - 3} more" if len(files) > 3 else "")
+        messages.append(f"{named}: {w}" if len(docs) > 1 else w)
+    warn(messages)
+
+
+def warn(messages, filename=None):
     if QUIET:
         return
+    if filename:
+        messages = [f"{filename}: {m}" for m in messages]
     import sys
 
     for w in group_warnings(messages):
@@ -165,7 +198,7 @@ def warn(messages):
         click.echo(click.style("warning: ", fg="yellow") + text[len("warning: "):], err=True)
 
 
-def inspect(data: dict, stats=False):
+def inspect(data: dict, stats=False, named=False):
     out = [click.style(data["file"], bold=True) + f"  format {data['format']}  Keras "
            f"{data['keras_version'] or 'unknown'}  backend {data['backend'] or 'unknown'}"]
     if data["layers"]:
@@ -195,7 +228,8 @@ def inspect(data: dict, stats=False):
             out.append("  as stored (cuDNN layout; the table above is the LSTM/GRU-equivalent):")
             out += columns([(name, v["source"], fmt_shape(v["shape"])) for name, v in cell["stored"].items()], indent="    ")
         if stats:
-            srows = [(row["gate"], p, *[f"{row[p]['stats'][k]:.4g}" for k in ("mean", "std", "min", "max", "l2")])
+            srows = [(row["gate"], p + (f" ({row[p]['stats']['of']})" if "of" in row[p]["stats"] else ""),
+                      *[f"{row[p]['stats'][k]:.4g}" for k in ("mean", "std", "min", "max", "l2")])
                      for row in cell["gate_table"] for p in ("W", "U", "b") if p in row and "stats" in row[p]]
             out += columns(srows, ("gate", "part", "mean", "std", "min", "max", "L2"))
         out += ["  " + click.style(note, dim=True) for note in cell["notes"]]
@@ -203,7 +237,7 @@ def inspect(data: dict, stats=False):
         out += ["", click.style(inc["path"], fg="red", bold=True) + f"  {inc['class']}  INCOMPLETE: {inc['problem']}"]
         out += [f"  present: {role} {path}" for role, path in inc["present"].items()]
     echo_lines(out)
-    warn(data["warnings"])
+    warn(data["warnings"], data["file"] if named else None)
 
 
 def explain(data: dict):

@@ -16,7 +16,7 @@ from typing import Optional
 
 import numpy as np
 
-from ..errors import ModelError
+from ..errors import ModelError, UsageError
 from . import tf_bundle, tf_objects
 
 SHARD = re.compile(r"^(?P<prefix>.+)\.data-\d{5}-of-\d{5}$")
@@ -49,6 +49,12 @@ def _named_checkpoint(state_file: str) -> str:
             text = fh.read(1 << 16)
     except (OSError, UnicodeDecodeError):
         raise ModelError(f"{state_file}: cannot read this TensorFlow checkpoint state file") from None
+    named = checkpoint_named_in(text, state_file)
+    return named if os.path.isabs(named) else os.path.join(os.path.dirname(state_file), named)
+
+
+def checkpoint_named_in(text: str, state_file: str) -> str:
+    """The model_checkpoint_path a `checkpoint` state file's text names, as written."""
     m = re.search(r'^model_checkpoint_path:\s*"((?:[^"\\]|\\.)*)"', text, re.MULTILINE)
     if not m:
         raise ModelError(f"{state_file}: a `checkpoint` file that names no model_checkpoint_path")
@@ -58,7 +64,7 @@ def _named_checkpoint(state_file: str) -> str:
         named = "\x00"
     if "\x00" in named or not named:
         raise ModelError(f"{state_file}: names a checkpoint path that is not a file name (damaged?)")
-    return named if os.path.isabs(named) else os.path.join(os.path.dirname(state_file), named)
+    return named
 
 
 def locate(path: str) -> Optional[Location]:
@@ -73,7 +79,7 @@ def locate(path: str) -> Optional[Location]:
         state = os.path.join(path, "checkpoint")
         if os.path.isfile(state):
             return _prefix_location(_named_checkpoint(state), path)
-        return None
+        return _only_index(path)
     if os.path.basename(path) == "checkpoint" and os.path.isfile(path) and not is_index(path):
         with open(path, "rb") as fh:
             if fh.read(22) == b"model_checkpoint_path:":
@@ -86,6 +92,26 @@ def locate(path: str) -> Optional[Location]:
         return _prefix_location(m["prefix"], path)
     if not os.path.exists(path) and is_index(path + ".index"):
         return _prefix_location(path, path)
+    return None
+
+
+def _only_index(directory: str) -> Optional[Location]:
+    """A directory without a `checkpoint` state file: its one checkpoint, or the candidates named
+    (not a SavedModel's variables/: the SavedModel is the model, named by its own directory)."""
+    if os.path.isfile(os.path.join(os.path.dirname(os.path.abspath(directory)), "saved_model.pb")):
+        return None
+    try:
+        names = sorted(n for n in os.listdir(directory) if n.endswith(".index"))
+    except OSError:
+        return None
+    prefixes = [os.path.join(directory, n[: -len(".index")]) for n in names
+                if is_index(os.path.join(directory, n))]
+    if len(prefixes) == 1:
+        return _prefix_location(prefixes[0], directory)
+    if prefixes:
+        shown = ", ".join(os.path.basename(p) for p in prefixes[:5]) + (" ..." if len(prefixes) > 5 else "")
+        raise UsageError(f"{directory}: {len(prefixes)} TensorFlow checkpoints here and no `checkpoint` file "
+                         f"to say which: name one ({shown})")
     return None
 
 

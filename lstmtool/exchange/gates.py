@@ -15,7 +15,8 @@ import shutil
 import numpy as np
 
 from ..errors import ModelError, UsageError, WriteError
-from ..surgery.edit import Change, Plan, summary, view_edits
+from ..reading.report import effective_bias
+from ..surgery.edit import Change, Plan, summary, target_label, view_edits
 from . import LAYOUTS
 from . import safetensors_io as st
 from ..core.model import group_cells
@@ -154,11 +155,18 @@ def _export(model_path, out_dir, patterns, fmt, layout, force, progress) -> dict
 
                 check_patterns_matched(patterns, [c.path for c in model.cells], "cell")
             raise ModelError(f"{model_path}: no recurrent cell to export")
+        skipped = []  # (path, why): layers this layout cannot hold, left out when no --layer chose them
         for path, cells in groups:  # refuse before writing anything
             try:
                 module.check_group(path, cells)
             except UsageError as e:
-                raise UsageError(f"{e} (choose the other layers with --layer)") from None
+                if patterns:  # asked for by name: say why it cannot be done
+                    raise
+                skipped.append((path, str(e)))
+        if skipped:
+            groups = [(p, cs) for p, cs in groups if p not in dict(skipped)]
+            if not groups:
+                raise UsageError("; ".join(why for _, why in skipped))
         total = sum(int(np.prod(r.shape)) * np.dtype(r.dtype).itemsize
                     for _, cs in groups for c in cs for r in c.tensors.values())
         if progress:
@@ -176,6 +184,8 @@ def _export(model_path, out_dir, patterns, fmt, layout, force, progress) -> dict
             manifest["note"] = ("one safetensors state_dict per layer; build the module from layers[path] "
                                 "(module, kwargs) and load_state_dict")
         manifest["layers"] = {path: _layer_entry(module, layout, path, cells) for path, cells in groups}
+        if skipped:
+            manifest["skipped"] = {path: why for path, why in skipped}
         os.makedirs(out_dir, exist_ok=True)
         bundle = {}
         for path, cells in groups:
@@ -269,6 +279,24 @@ def _npz(path):
         raise UsageError(f"{path}: not a readable .npz ({e})") from None
 
 
+def _layer_named_by_file(source, groups):
+    """The layer an exported `<layer path>.safetensors` is named after, if it is one of `groups`:
+    its path relative to the export directory (the one holding manifest.json), else its stem."""
+    full = os.path.abspath(source)
+    here = os.path.dirname(full)
+    for _ in range(8):  # nested layer paths are directories under the export
+        if os.path.exists(os.path.join(here, "manifest.json")):
+            break
+        here = os.path.dirname(here)
+    else:
+        here = os.path.dirname(full)
+    rel = os.path.relpath(full, here).replace(os.sep, "/")[: -len(".safetensors")]
+    for candidate in (key_of(rel), key_of(os.path.basename(rel))):
+        if candidate in groups:
+            return candidate
+    return None
+
+
 def plan_import(model_path, source, layout=None, patterns=()) -> Plan:
     arrays, layout = read_source(source, layout)
     module = LAYOUTS[layout]
@@ -277,10 +305,11 @@ def plan_import(model_path, source, layout=None, patterns=()) -> Plan:
         writes = []
         groups = group_cells([c for c in model.cells if matches(c.path, patterns)])
         if layout == "torch" and arrays and all("/" not in k for k in arrays):
-            if len(groups) != 1:  # a bare state_dict file: which layer is it for?
+            named = _layer_named_by_file(source, groups)  # export wrote it as DIR/<layer path>.safetensors
+            if named is None and len(groups) != 1:  # a bare state_dict file: which layer is it for?
                 raise UsageError(f"{source} is one state_dict; choose its layer with --layer "
                                  f"(layers: {', '.join(groups)})")
-            arrays = {f"{next(iter(groups))}/{k}": v for k, v in arrays.items()}
+            arrays = {f"{named or next(iter(groups))}/{k}": v for k, v in arrays.items()}
         for path, cells in groups.items():
             prefix = f"{path}/"
             group_arrays = {k[len(prefix):] if layout == "torch" else k: v
@@ -308,5 +337,7 @@ def plan_import(model_path, source, layout=None, patterns=()) -> Plan:
             same = before.shape == stored.shape and before.tobytes() == stored.tobytes()
             if not same:  # unchanged slices are not rewritten (and an unchanged file is left alone)
                 plan.edits += view_edits(view, stored)
-            plan.changes.append(Change(path, label, summary(before), summary(value), not same))
+            effective = effective_bias if view.part == "b" else np.asarray
+            plan.changes.append(Change(path, target_label(view, label), summary(effective(before)),
+                                       summary(effective(value)), not same))
     return plan

@@ -14,8 +14,11 @@ FORGET_BIAS = 1.0
 
 
 def only(path, cells):
-    if len(cells) != 1 or cells[0].family != "lstm":
-        raise UsageError(f"{path}: the TF1 layout is for single LSTM cells (export halves with --layer)")
+    if cells[0].family != "lstm":
+        raise UsageError(f"{path}: {cells[0].class_name} has no TF1 LSTMCell layout (it holds LSTM cells only)")
+    if len(cells) != 1:
+        raise UsageError(f"{path}: the TF1 layout holds one LSTM cell; export each half with "
+                         f"--layer {cells[0].path}")
     refuse_conv(cells[0], "TF1")
     standard_activations(cells[0], "TF1")
     return cells[0]

@@ -250,13 +250,17 @@ def plot_timescales(path, out, patterns=()) -> dict:
             finite = t[np.isfinite(t)]
             hi = max(float(finite.max()) if finite.size else 2.0, 2.0)
             lo = max(1.0, float(finite.min()) if finite.size else 1.0)
-            ax.hist(np.clip(t, lo, hi), bins=np.geomspace(lo, hi * 1.01, 40), color="tab:blue")
-            ax.set_xscale("log")
+            log = hi / lo >= 10  # memories spanning a decade or more; within one, a log axis reads as linear
+            bins = np.geomspace(lo, hi * 1.01, 40) if log else np.linspace(lo, hi * 1.01, 40)
+            ax.hist(np.clip(t, lo, hi), bins=bins, color="tab:blue")
+            if log:
+                ax.set_xscale("log")
+                _plain_log_ticks(ax)
             ax.set_xlim(lo / 1.05, hi * 1.05)  # the data's range, not decades of empty axis
-            _plain_log_ticks(ax)
             _integer_counts(ax)
             ax.set_ylabel("units", fontsize=7)
             ax.set_xlabel(f"T = 1 / (1 - {c.recurrent_activation}(b_{gate})), time steps"
+                          + (" (log axis)" if log else "")
                           + (" (not shown: units whose gate is saturated at 1, T infinite)"
                              if finite.size < t.size else ""), fontsize=7)
             if chrono:

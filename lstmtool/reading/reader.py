@@ -146,7 +146,12 @@ def open_h5(source, filename):
     try:
         return h5py.File(source, "r")
     except (OSError, ValueError) as e:
-        if "lock" in str(e).lower():
+        text = str(e)
+        cut = re.search(r"truncated file: eof = (\d+).*stored_eof = (\d+)", text)
+        if cut:  # checked first: HDF5 names its superblock "sblock", which a search for "lock" finds
+            raise ModelError(f"{filename}: truncated HDF5 file ({int(cut[1]):,} bytes on disk, "
+                             f"{int(cut[2]):,} recorded in the file)") from None
+        if re.search(r"unable to (lock|unlock) file|file locking", text, re.I):
             raise ModelError(f"{filename}: another program holds this file open for writing (HDF5 file lock); "
                              "close it, or set HDF5_USE_FILE_LOCKING=FALSE to read it anyway") from None
         reason = str(e).split("(")[0].strip().rstrip(",")
@@ -265,11 +270,32 @@ def _remote_bundle(url, base, cache):
         loc = Location("tf-savedmodel", base + "/variables/variables", savedmodel=base)
     elif url.endswith("/") and checkpoint() or base + ".index" in files.whole and files.whole[base + ".index"]:
         loc = Location("tf-checkpoint", base)
+    elif files.read(base + "/checkpoint", missing_ok=True) is not None:  # a checkpoint directory
+        loc = Location("tf-checkpoint", _remote_named_checkpoint(base, files))
     else:
         return None
     model = _from_checkpoint(remote.shown(url), loc, files)
     model.store.remote_files = files
     return model
+
+
+def _remote_named_checkpoint(base, files):
+    """The prefix a remote directory's `checkpoint` state file names (relative to the directory)."""
+    from ..containers.tf_checkpoint import checkpoint_named_in
+    from ..remote import urls as remote
+
+    state = base + "/checkpoint"
+    try:
+        text = files.read(state).decode("utf-8")
+    except UnicodeDecodeError:
+        raise ModelError(f"{remote.shown(state)}: not a TensorFlow checkpoint state file (not text)") from None
+    named = checkpoint_named_in(text, remote.shown(state))
+    if named.startswith("/") or "://" in named:  # written on the training machine: keep its last part
+        named = named.rstrip("/").rsplit("/", 1)[-1]
+    prefix = base + "/" + named
+    if files.read(prefix + ".index", missing_ok=True) is None:
+        raise ModelError(f"{remote.shown(state)}: names checkpoint {named}, whose .index is not there")
+    return prefix
 
 
 def _read(filename, store, archive, config_text=None, layer_names=None) -> Model:

@@ -58,7 +58,9 @@ def cell_info(cell, stats=False) -> dict:
             views = getattr(cell, part)
             if g in views:
                 row[part] = view_info(views[g])
-                if stats:
+                if stats and part == "b" and len(views[g].shape) == 2:  # two rows the gate adds: their sum
+                    row[part]["stats"] = {**stats_of(effective_bias(views[g].numpy())), "of": "input+recurrent"}
+                elif stats:
                     row[part]["stats"] = view_stats(views[g])
         info["gate_table"].append(row)
     if cell.stored:

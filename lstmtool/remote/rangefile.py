@@ -11,6 +11,7 @@ the store's ETag/mtime, so a repeated command on an unchanged file fetches nothi
 """
 from __future__ import annotations
 
+import contextvars
 import hashlib
 import os
 import threading
@@ -22,8 +23,8 @@ from .urls import shown
 
 BLOCK = 1 << 16
 LARGE = 4 * BLOCK  # reads this size or more are data, fetched as asked
-SMALL_FILE = 4 << 20
-UNKNOWN = 1 << 62  # the size of a data shard nobody asked the store about  # a server that ignores Range may still give us a file this small, whole
+SMALL_FILE = 4 << 20  # a server that ignores Range may still give us a file this small, whole
+UNKNOWN = 1 << 62  # the size of a data shard nobody asked the store about
 MEMORY_BLOCKS = 1024  # 64 MiB of metadata blocks at most
 
 
@@ -54,8 +55,22 @@ def _options(url):
     return {}
 
 
-_FILESYSTEMS = {}  # (scheme, timeout) -> one filesystem: its connections serve every file of a run
+_FILESYSTEMS = {}  # (scheme, timeout, options) -> one filesystem: its connections serve every file of a run
 _FS_LOCK = threading.Lock()
+# fsspec storage options of the work in hand (lstmtool.scan_one(url, **storage_options)): per
+# thread and task, so a Dask worker's tasks with different credentials never share a filesystem
+STORAGE_OPTIONS = contextvars.ContextVar("lstmtool_storage_options", default=None)
+
+
+def filesystem(url, options=None):
+    """(fsspec filesystem, path in it) for `url`, with the run's timeouts and `options`."""
+    if options is None:
+        return _filesystem(url)
+    token = STORAGE_OPTIONS.set(dict(options))
+    try:
+        return _filesystem(url)
+    finally:
+        STORAGE_OPTIONS.reset(token)
 
 
 def _filesystem(url):
@@ -63,12 +78,13 @@ def _filesystem(url):
         import fsspec
     except ImportError:
         raise UsageError(f"{shown(url)}: remote files need the remote extra: pip install 'lstmtool[remote]'") from None
+    extra = STORAGE_OPTIONS.get() or {}
     try:
-        key = (url.split("://", 1)[0].lower(), timeout())
+        key = (url.split("://", 1)[0].lower(), timeout(), repr(sorted(extra.items())))
         with _FS_LOCK:
             fs = _FILESYSTEMS.get(key)
             if fs is None:
-                fs = _FILESYSTEMS[key] = fsspec.core.url_to_fs(url, **_options(url))[0]
+                fs = _FILESYSTEMS[key] = fsspec.core.url_to_fs(url, **{**_options(url), **extra})[0]
         return fs, fs._strip_protocol(url)
     except ImportError as e:
         raise UsageError(f"{shown(url)}: the filesystem for this store is not installed ({e}); "
@@ -214,9 +230,14 @@ class _Shared:
         return data
 
     def _whole(self):
-        if self.size > SMALL_FILE:
-            raise ModelError(f"{shown(self.url)}: the server ignores Range requests, so reading part of this "
-                             f"{self.size:,}-byte file would download all of it; download it first")
+        size = self.size
+        if size >= UNKNOWN:  # a data shard opened without a size query: ask the store now
+            size = self._call(self.fs.info, self.path).get("size")
+            self.stats.add(0)
+        if size is None or int(size) > SMALL_FILE:
+            what = f"this {int(size):,}-byte file" if size is not None else "this file (of a size it does not say)"
+            raise ModelError(f"{shown(self.url)}: the server ignores Range requests, so reading part of "
+                             f"{what} would download all of it; download it first")
         self.whole = self._call(self.fs.cat_file, self.path)
         self.stats.add(len(self.whole))
         return self.whole
@@ -241,6 +262,9 @@ def call(url, fn, *args, **kwargs):
         if _timed_out(e):
             raise ModelError(f"{shown(url)}: the store did not answer in time "
                              f"(LSTMTOOL_REMOTE_TIMEOUT={timeout():g} s)") from None
+        failure = _connection_failure(e)
+        if failure:
+            raise ModelError(f"{shown(url)}: {failure}") from None
         raise ModelError(f"{shown(url)}: no such remote file (404)") from None
     except PermissionError:
         raise ModelError(f"{shown(url)}: access denied (403): check the store's credentials "
@@ -250,12 +274,15 @@ def call(url, fn, *args, **kwargs):
             raise _IgnoresRange() from None
         raise ModelError(f"{shown(url)}: {_reason(e)}") from None
     except (TimeoutError, OSError) as e:
-        raise ModelError(f"{shown(url)}: {_reason(e)}") from None
+        raise ModelError(f"{shown(url)}: {_connection_failure(e) or _reason(e)}") from None
     except Exception as e:  # aiohttp and botocore errors have their own hierarchies
         name = type(e).__name__
         if _timed_out(e):
             raise ModelError(f"{shown(url)}: the store did not answer in time "
                              f"(LSTMTOOL_REMOTE_TIMEOUT={timeout():g} s)") from None
+        failure = _connection_failure(e)
+        if failure:
+            raise ModelError(f"{shown(url)}: {failure}") from None
         if "Payload" in name or "ContentLength" in str(e):
             raise ModelError(f"{shown(url)}: the response was cut short (truncated); try again") from None
         response = getattr(e, "response", None)
@@ -276,6 +303,32 @@ def _timed_out(e):
             return True
         e, seen = e.__cause__ or e.__context__, seen + 1
     return False
+
+
+def _connection_failure(e):
+    """What went wrong below HTTP (refused, closed, DNS, TLS), from `e`'s chain; None if nothing did.
+    fsspec's HTTP filesystem reports these as FileNotFoundError: the cause tells them apart."""
+    import socket
+    import ssl
+
+    chain = []
+    while e is not None and len(chain) < 10:
+        chain.append(e)
+        e = e.__cause__ or e.__context__
+    named = lambda *names: any(type(c).__name__ in names for c in chain)  # noqa: E731
+    if any(isinstance(c, ssl.SSLError) for c in chain) or named("ClientSSLError", "ClientConnectorSSLError",
+                                                                  "ClientConnectorCertificateError"):
+        return f"the TLS handshake failed ({_reason(chain[-1])})"
+    if any(isinstance(c, ConnectionRefusedError) for c in chain):
+        return "connection refused (nothing is listening there)"
+    if any(isinstance(c, socket.gaierror) or "Name or service not known" in str(c) for c in chain):
+        return "the host name does not resolve (DNS)"
+    if any(isinstance(c, (ConnectionResetError, BrokenPipeError)) for c in chain) or \
+            named("ServerDisconnectedError", "RemoteDisconnected", "IncompleteRead"):
+        return "the server closed the connection without answering"
+    if named("ClientConnectorError", "EndpointConnectionError", "ConnectionError"):
+        return f"cannot connect ({_reason(chain[0])})"
+    return None
 
 
 def _status(e):

@@ -127,13 +127,22 @@ def _record(plan, cell, view, new, allow_nonfinite=False):
     plan.edits += view_edits(view, new)
     same = before.shape == np.shape(new) and before.tobytes() == np.asarray(new, dtype=before.dtype).tobytes()
     effective = effective_bias if view.part == "b" else np.asarray
-    plan.changes.append(Change(cell.path, f"{view.part}_{view.gate}", summary(effective(before)),
+    plan.changes.append(Change(cell.path, target_label(view), summary(effective(before)),
                                summary(effective(new)), not same))
 
 
-def check_finite(values, allow_nonfinite, what, can_allow=True):
+def target_label(view, label=None) -> str:
+    """b_z, or `b_z (input+recurrent)` where the bias has two rows the gate adds (GRU
+    reset_after, CuDNN): its figures are then of the sum, the one definition every command uses."""
+    label = label or f"{view.part}_{view.gate}"
+    two_rows = view.part == "b" and len(view.shape) == 2
+    return f"{label} (input+recurrent)" if two_rows else label
+
+
+def check_finite(values, allow_nonfinite, what, why=None):
+    """`why`: the reason a command never writes a non-finite value (no --allow-nonfinite then)."""
     if not allow_nonfinite and not np.all(np.isfinite(np.asarray(values, dtype=np.float64))):
-        hint = "; pass --allow-nonfinite to write it anyway" if can_allow else " (a bias must be a finite number)"
+        hint = f" ({why})" if why else "; pass --allow-nonfinite to write it anyway"
         raise UsageError(f"{what} contains NaN or inf{hint}")
 
 
@@ -184,7 +193,7 @@ def _read_npy(path):
 
 
 def plan_scale(model_path, target, factor) -> Plan:
-    check_finite(factor, False, "FACTOR", can_allow=False)
+    check_finite(factor, False, "FACTOR", why="a scale factor must be a finite number")
 
     def fn(model, plan):
         for cell, view in resolve_targets(model, target):
@@ -197,7 +206,7 @@ def plan_scale(model_path, target, factor) -> Plan:
 
 
 def plan_forget_bias(model_path, value, patterns=()) -> Plan:
-    check_finite(value, False, "VALUE", can_allow=False)
+    check_finite(value, False, "VALUE", why="a forget bias must be a finite number")
 
     def fn(model, plan):
         check_patterns_matched(patterns, [c.path for c in model.cells] + [i.path for i in model.incomplete], "cell")

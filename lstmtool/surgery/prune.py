@@ -144,7 +144,8 @@ def _reshape(src, target, out, operation, choose, init, dry_run, force) -> Shape
         keep = choose(tr, read, plan)
         plan.units_after = len(keep)
         if not any(k != j for j, k in enumerate(keep)) and len(keep) == tr.units:
-            plan.notes.append("no unit to take out: nothing written")
+            _count(plan, model)  # the model as it is: nothing planned, so the counts stay
+            plan.notes.append("no unit to take out: nothing written (the file already is as asked)")
             return plan
         fill = init or (lambda site, shape: np.zeros(shape))
         by_path = {}

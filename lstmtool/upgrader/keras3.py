@@ -10,6 +10,7 @@ hard_sigmoid (0.2x + 0.5), the gates using it are scaled by 1.2 so that Keras 3'
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import time
@@ -56,7 +57,7 @@ class UpgradePlan:
 
 
 def upgrade(src, out, dry_run=False, force=False, layer_classes=None, config=None, like=None,
-            hard_sigmoid=False, backend=None, replace=None) -> UpgradePlan:
+            hard_sigmoid=False, backend=None, replace=None, model=None) -> UpgradePlan:
     """Plan (and unless `dry_run`, write) the Keras 3 version of `src` at `out`.
 
     Weights-only inputs become a `.weights.h5`, or, given the architecture, a complete
@@ -68,7 +69,9 @@ def upgrade(src, out, dry_run=False, force=False, layer_classes=None, config=Non
     weights cannot tell (custom layers). `backend` ("theano" or "tensorflow") says what a Keras 1
     file, which does not record it, was trained with (convolution kernels depend on it).
     `replace` ({layer: "package>Class"}) names registered Keras 3 classes for Lambda or custom
-    layers; Keras 3 then needs that class registered (imported) when it loads the result."""
+    layers; Keras 3 then needs that class registered (imported) when it loads the result.
+    `model`: `src` already open (a scan plans the upgrade of the model it inspected: no second
+    read); the caller keeps it open and closes it."""
     src, out = os.fspath(src), os.fspath(out)
     if backend not in (None, "theano", "tensorflow"):
         raise UsageError(f"--backend {backend!r}: theano or tensorflow")
@@ -85,7 +88,9 @@ def upgrade(src, out, dry_run=False, force=False, layer_classes=None, config=Non
         config_text, arch_major = json.dumps(raw), 3
     else:
         config_text = None
-    with load(src, config_text=config_text, layer_names=layer_names) as model:
+    opened = contextlib.nullcontext(model) if model is not None and config_text is None else \
+        load(src, config_text=config_text, layer_names=layer_names)
+    with opened as model:
         if raw is None:
             raw = _raw_config(model)
         if model.incomplete:
