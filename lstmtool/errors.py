@@ -23,3 +23,10 @@ class WriteError(LstmtoolError):
     """Writing the result failed; the original file is left as it was."""
 
     exit_code = 1
+
+
+class StoreError(ModelError):
+    """A remote store or the network failed (timeout, refused, cut short): the file may be
+    fine, and trying again may work. Many-file jobs record these as failed, to redo."""
+
+    exit_code = 1

@@ -6,12 +6,15 @@ import json
 import click
 
 from . import cli
+from .fleet import engine_options, is_bulk, run_bulk
 
 
 @cli.command()
-@click.argument("model", type=click.Path())
+@click.argument("models", nargs=-1, required=True, type=click.Path())
 @click.option("-o", "--output", "out", type=click.Path(),
-              help="The Keras 3 .keras (or .weights.h5) file to write; optional with --dry-run.")
+              help="The Keras 3 .keras (or .weights.h5) file to write; optional with --dry-run. Many inputs "
+                   "(several, a directory, a prefix, @list.txt): a directory or prefix DIR/ under which each "
+                   "output mirrors its input's path, with lstmtool-manifest.jsonl to resume by.")
 @click.option("--config", "config", type=click.Path(), metavar="MODEL.json",
               help="Weights-only input: the old model.to_json() saved beside it; writes a complete .keras.")
 @click.option("--like", "like", type=click.Path(), metavar="ARCH.keras",
@@ -29,7 +32,9 @@ from . import cli
 @click.option("--json", "as_json", is_flag=True, help="Print the plan / result as JSON (docs/json.md).")
 @click.option("--layer-class", "layer_classes", multiple=True, metavar="LAYER=CLASS",
               help="Weights-only inputs: the Keras 3 class of a layer its weights cannot tell (repeatable).")
-def upgrade(model, out, config, like, hard_sigmoid, backend, replacements, dry_run, force, as_json, layer_classes):
+@engine_options
+def upgrade(models, out, config, like, hard_sigmoid, backend, replacements, dry_run, force, as_json, layer_classes,
+            jobs, scheduler, timeout):
     """Turn a legacy Keras model (Keras 1/2 .h5, tf-keras, CuDNN layers) into a Keras 3
     .keras file that loads in Keras 3 and computes what the original computed.
 
@@ -51,9 +56,20 @@ def upgrade(model, out, config, like, hard_sigmoid, backend, replacements, dry_r
         lstmtool upgrade old.h5 -o new.keras --replace 'lambda_1=myproject>Scale'
         lstmtool upgrade textgenrnn_weights.hdf5 -o tg.weights.h5 \\
             --layer-class attention=AttentionWeightedAverage
+        lstmtool upgrade old_models/ -o new_models/ --jobs 4     # many: resumable
+        lstmtool upgrade 's3://bucket/legacy/' -o 's3://bucket/keras3/' \\
+            --scheduler tcp://127.0.0.1:8786
     """
     from ..errors import UsageError
     from ..upgrader.keras3 import upgrade as run
+
+    if is_bulk(models, out, jobs, scheduler):
+        if config or like or hard_sigmoid or backend or replacements or layer_classes or dry_run:
+            raise UsageError("many files: --config, --like, --hard-sigmoid, --backend, --replace, "
+                             "--layer-class and --dry-run are per-file options; use `lstmtool scan` to see "
+                             "what upgrade would do to each, or upgrade one file at a time")
+        return run_bulk("upgrade", models, out, jobs, scheduler, timeout, force, as_json)
+    model = models[0]
 
     classes = {}
     for item in layer_classes:

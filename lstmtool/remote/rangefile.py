@@ -18,7 +18,7 @@ import threading
 from collections import OrderedDict
 
 from ..core.files import PositionedReader
-from ..errors import ModelError, UsageError
+from ..errors import ModelError, StoreError, UsageError
 from .urls import shown
 
 BLOCK = 1 << 16
@@ -225,7 +225,7 @@ class _Shared:
                 return self._whole()[start:end]
         self.stats.add(len(data))
         if len(data) != end - start and not (self.size >= UNKNOWN and data):
-            raise ModelError(f"{shown(self.url)}: the server sent {len(data)} bytes where {end - start} were asked "
+            raise StoreError(f"{shown(self.url)}: the server sent {len(data)} bytes where {end - start} were asked "
                              "(a truncated response); try again")
         return data
 
@@ -260,11 +260,11 @@ def call(url, fn, *args, **kwargs):
             raise ModelError(f"{shown(url)}: access denied (403): check the store's credentials "
                              "(AWS_* / GOOGLE_APPLICATION_CREDENTIALS / HF_TOKEN)") from None
         if _timed_out(e):
-            raise ModelError(f"{shown(url)}: the store did not answer in time "
+            raise StoreError(f"{shown(url)}: the store did not answer in time "
                              f"(LSTMTOOL_REMOTE_TIMEOUT={timeout():g} s)") from None
         failure = _connection_failure(e)
         if failure:
-            raise ModelError(f"{shown(url)}: {failure}") from None
+            raise StoreError(f"{shown(url)}: {failure}") from None
         raise ModelError(f"{shown(url)}: no such remote file (404)") from None
     except PermissionError:
         raise ModelError(f"{shown(url)}: access denied (403): check the store's credentials "
@@ -274,17 +274,17 @@ def call(url, fn, *args, **kwargs):
             raise _IgnoresRange() from None
         raise ModelError(f"{shown(url)}: {_reason(e)}") from None
     except (TimeoutError, OSError) as e:
-        raise ModelError(f"{shown(url)}: {_connection_failure(e) or _reason(e)}") from None
+        raise StoreError(f"{shown(url)}: {_connection_failure(e) or _reason(e)}") from None
     except Exception as e:  # aiohttp and botocore errors have their own hierarchies
         name = type(e).__name__
         if _timed_out(e):
-            raise ModelError(f"{shown(url)}: the store did not answer in time "
+            raise StoreError(f"{shown(url)}: the store did not answer in time "
                              f"(LSTMTOOL_REMOTE_TIMEOUT={timeout():g} s)") from None
         failure = _connection_failure(e)
         if failure:
-            raise ModelError(f"{shown(url)}: {failure}") from None
+            raise StoreError(f"{shown(url)}: {failure}") from None
         if "Payload" in name or "ContentLength" in str(e):
-            raise ModelError(f"{shown(url)}: the response was cut short (truncated); try again") from None
+            raise StoreError(f"{shown(url)}: the response was cut short (truncated); try again") from None
         response = getattr(e, "response", None)
         status = getattr(e, "status", None) or getattr(e, "code", None) or getattr(response, "status_code", None)
         if status == 403:

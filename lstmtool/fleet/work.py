@@ -1,0 +1,215 @@
+"""The unit of work of a many-file job: one pure function per file, plain data out.
+
+Any engine runs these (a loop, local processes, Dask, Ray): they take a path or URL and
+options, never raise for a bad file (the record says why), and return dicts of str, int,
+float, bool, None, lists and dicts, so nothing of h5py crosses a process boundary.
+
+    from lstmtool import scan_one
+    record = scan_one("s3://bucket/models/m.h5", anon=False)   # fsspec storage options
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+
+from ..errors import LstmtoolError, StoreError
+
+HASH_CHUNK = 8 << 20
+
+
+def scan_one(url, hash=True, **storage_options) -> dict:
+    """One inventory record: what `inspect --json` says of the file, the upgrade's verdict
+    (`"ok"` or the one line a dry-run upgrade refuses with), and `error` (None, or the one line
+    the single-file command prints). `hash=False` skips the sha256 (a remote file is then
+    read only where inspect reads it)."""
+    from ..remote import urls
+    from ..remote.rangefile import STORAGE_OPTIONS
+
+    started = time.monotonic()
+    record = scan_record(url)
+    token = STORAGE_OPTIONS.set(dict(storage_options) or None)
+    try:
+        record.update(fingerprint(url))
+        if hash:
+            record["sha256"] = sha256_of(url)
+        _inspect_into(record, url)
+        record["result"] = "done"
+    except LstmtoolError as e:
+        record["error"] = str(e)
+        record["result"] = outcome(e)
+    except MemoryError:
+        record["error"], record["result"] = f"{record['path']}: out of memory while reading it", "failed"
+    except Exception as e:  # a bug of ours: this file's record says so, the scan goes on
+        record["error"] = f"internal error: {type(e).__name__}: {e}"
+        record["result"] = "failed"
+    finally:
+        STORAGE_OPTIONS.reset(token)
+    record["seconds"] = round(time.monotonic() - started, 4)
+    return record
+
+
+def scan_record(url) -> dict:
+    """An inventory record with nothing known yet: every record has every key."""
+    return {"path": _shown(url), "size": None, "sha256": None, "etag": None, "mtime_ns": None, "format": None,
+            "keras_version": None, "backend": None, "cells": [], "incomplete": [], "warnings": [],
+            "upgrade": None, "error": None, "result": None, "seconds": None}
+
+
+def _inspect_into(record, url):
+    from ..reading.reader import load
+    from ..reading.report import inspect_model
+    from ..upgrader.keras3 import upgrade
+
+    with load(url) as model:
+        doc = inspect_model(model)
+        record.update(format=doc["format"], keras_version=doc["keras_version"], backend=doc["backend"],
+                      warnings=doc["warnings"], incomplete=doc["incomplete"])
+        record["cells"] = [{"path": c["path"], "class": c["class"], "units": c["units"], "complete": True}
+                           for c in doc["cells"]]
+        record["cells"] += [{"path": i["path"], "class": i.get("class"), "units": None, "complete": False}
+                            for i in doc["incomplete"]]
+        try:
+            upgrade(url, "", dry_run=True, model=model)
+            record["upgrade"] = "ok"
+        except LstmtoolError as e:
+            record["upgrade"] = str(e)
+
+
+def outcome(error) -> str:
+    """`refused`: the file itself is the reason (the same answer on every rerun); `failed`:
+    the store, the network, a worker or a deadline (a rerun tries again)."""
+    return "failed" if isinstance(error, StoreError) else "refused"
+
+
+def fingerprint(url) -> dict:
+    """size, and what says the file changed without reading it: mtime (local) or ETag (remote)."""
+    from ..remote import urls
+
+    if not urls.is_remote(url):
+        path = url
+        if os.path.isdir(url):  # a SavedModel or checkpoint directory: its newest file
+            stats = [os.stat(os.path.join(r, f)) for r, _, fs in os.walk(url) for f in fs]
+            return {"size": sum(s.st_size for s in stats), "mtime_ns": max((s.st_mtime_ns for s in stats), default=0)}
+        if not os.path.exists(path) and os.path.exists(path + ".index"):
+            path += ".index"
+        try:
+            st = os.stat(path)
+        except OSError:
+            return {}  # load() says what is wrong, in its own words
+        return {"size": st.st_size, "mtime_ns": st.st_mtime_ns}
+    from ..remote.rangefile import call, filesystem
+
+    bare = url.split("?", 1)[0]
+    if bare.endswith("/") or not bare.lower().rsplit("/", 1)[-1].count("."):
+        return {}  # a remote SavedModel or checkpoint prefix: no single object to ask about
+    fs, path = filesystem(url)
+    try:
+        info = call(url, fs.info, path)
+    except LstmtoolError:
+        return {}  # load() gives the reason
+    tag = info.get("ETag") or info.get("etag") or info.get("oid") or info.get("LastModified") or info.get("mtime")
+    return {"size": info.get("size"), "etag": str(tag).strip('"') if tag is not None else None}
+
+
+def sha256_of(url) -> str | None:
+    """The file's sha256, read in 8 MiB pieces (a directory bundle: None)."""
+    from ..remote import urls
+
+    digest = hashlib.sha256()
+    if not urls.is_remote(url):
+        if os.path.isdir(url) or not os.path.isfile(url):
+            return None
+        with open(url, "rb") as fh:
+            for chunk in iter(lambda: fh.read(HASH_CHUNK), b""):
+                digest.update(chunk)
+        return digest.hexdigest()
+    from ..remote.rangefile import call, filesystem
+
+    if url.split("?", 1)[0].endswith("/"):
+        return None
+    fs, path = filesystem(url)
+    handle = call(url, fs.open, path, "rb", block_size=HASH_CHUNK, cache_type="none")
+    try:
+        while True:
+            chunk = call(url, handle.read, HASH_CHUNK)
+            if not chunk:
+                break
+            digest.update(chunk)
+    finally:
+        handle.close()
+    return digest.hexdigest()
+
+
+# -- jobs that write: one output per input ------------------------------------------------------
+
+def upgrade_one(url, out, **storage_options) -> dict:
+    """Upgrade `url` to Keras 3 at `out` (a local path or a URL: staged, then moved in whole;
+    a weights-only input writes `<stem>.weights.h5` instead, the name Keras requires)."""
+    from ..reading.reader import load
+    from ..upgrader.keras3 import upgrade
+    from . import outputs
+
+    def job(record):
+        nonlocal out
+        with load(url) as model:
+            if model.format in ("legacy-h5-weights", "keras3-weights") and out.endswith(".keras"):
+                out = out[: -len(".keras")] + ".weights.h5"
+                record["output"] = _shown(out)
+            with outputs.staged(out) as dest:
+                plan = upgrade(url, dest, force=True, model=model)
+        return {"from_format": plan.from_format, "from_keras": plan.from_keras, "notes": plan.notes}
+
+    return _recorded(url, out, job, storage_options)
+
+
+def forget_bias_one(url, out, value=1.0, patterns=(), **storage_options) -> dict:
+    """set-forget-bias written to a new file `out` (the input is never changed)."""
+    from ..surgery.edit import plan_forget_bias, write
+    from . import outputs
+
+    def job(record):
+        with outputs.staged(out) as dest, outputs.local_input(url, True, dest) as src:
+            plan = write(plan_forget_bias(src, value, patterns), out=dest)
+        return {"changed": sum(c.changed for c in plan.changes)}
+
+    return _recorded(url, out, job, storage_options)
+
+
+def _is_remote(path):
+    from ..remote import urls
+
+    return urls.is_remote(path)
+
+
+def _shown(path):
+    from ..remote import urls
+
+    return urls.shown(path) if urls.is_remote(path) else path
+
+
+def _recorded(url, out, job, storage_options) -> dict:
+    from ..remote.rangefile import STORAGE_OPTIONS
+
+    started = time.monotonic()
+    record = {"input": _shown(url), "output": _shown(out), "result": None, "error": None}
+    token = STORAGE_OPTIONS.set(dict(storage_options) or None)
+    try:
+        record.update(fingerprint(url))
+        if not _is_remote(url):  # a remote input is known by its ETag: hashing would download it
+            record["sha256"] = sha256_of(url)
+        record.update(job(record))
+        record["result"] = "done"
+    except LstmtoolError as e:
+        record["error"], record["result"] = str(e), outcome(e)
+    except MemoryError:
+        record["error"], record["result"] = f"{record['input']}: out of memory", "failed"
+    except Exception as e:  # a bug of ours: this file's record says so, the job goes on
+        record["error"], record["result"] = f"internal error: {type(e).__name__}: {e}", "failed"
+    finally:
+        STORAGE_OPTIONS.reset(token)
+    record["seconds"] = round(time.monotonic() - started, 4)
+    return record
+
+
+JOBS = {"scan": scan_one, "upgrade": upgrade_one, "set-forget-bias": forget_bias_one}
