@@ -8,6 +8,8 @@ import re
 import click
 
 from . import cli
+from ..errors import UsageError
+from .fleet import engine_options, is_bulk, run_bulk
 
 
 NEGATIVE = re.compile(r"^-(\d|\.\d|inf|nan)", re.IGNORECASE)
@@ -126,7 +128,8 @@ def finish(plans, outs, dry_run, backup, verify_after, as_json, shown_as=None):
 @click.argument("models", nargs=-1, required=True, type=click.Path())
 @click.option("--layer", "patterns", multiple=True, help="Only cells matching this glob (repeatable).")
 @write_options
-def set_forget_bias(value, models, patterns, out, **opts):
+@engine_options
+def set_forget_bias(value, models, patterns, out, jobs, scheduler, timeout, **opts):
     """Set the forget-gate bias of every LSTM-family cell to VALUE.
 
     Cells with two biases (CuDNNLSTM) get VALUE in the input half and 0 in the
@@ -137,8 +140,15 @@ def set_forget_bias(value, models, patterns, out, **opts):
         lstmtool set-forget-bias 1.0 model.h5 --dry-run
         lstmtool set-forget-bias 1.0 a.h5 b.keras --layer 'bi*' --backup
         lstmtool set-forget-bias 1.0 model.keras -o edited.keras --verify
+        lstmtool set-forget-bias 1.0 models/ -o edited/ --jobs 4   # many: new files, resumable
     """
     from ..surgery.edit import plan_forget_bias
+
+    if (out or jobs > 1 or scheduler) and is_bulk(models, out, jobs, scheduler):
+        if opts["dry_run"] or opts["backup"] or opts["verify_after"]:
+            raise UsageError("many files to -o DIR/: --dry-run, --backup and --verify are per-file options")
+        return run_bulk("set-forget-bias", models, out, jobs, scheduler, timeout, opts["force"], opts["as_json"],
+                        value=value, patterns=tuple(patterns))
 
     run(models, out, lambda m: plan_forget_bias(m, value, patterns), opts)
 

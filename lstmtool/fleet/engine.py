@@ -90,10 +90,9 @@ class _Worker:
 
 
 def _pool(job, tasks, jobs, timeout):
-    ctx = multiprocessing.get_context("forkserver" if "forkserver" in multiprocessing.get_all_start_methods()
-                                      else "spawn")
-    if ctx.get_start_method() == "forkserver":
-        ctx.set_forkserver_preload(["lstmtool.fleet.work", "lstmtool.reading.reader", "lstmtool.upgrader.keras3"])
+    # spawned, not forked: a worker gets this process's environment as it is now (store
+    # credentials, endpoints), never a fork of its threads or open HDF5 handles
+    ctx = multiprocessing.get_context("spawn")
     queue = list(range(len(tasks)))[::-1]  # popped from the end: the given order
     tries = [0] * len(tasks)
     workers = [_Worker(ctx) for _ in range(min(jobs, len(tasks)))]
@@ -163,7 +162,7 @@ def _dask(job, tasks, address):
     from .work import JOBS
 
     try:
-        client = Client(address, timeout=30, set_as_default=False)
+        client = Client(address, timeout=30)
     except (OSError, TimeoutError) as e:
         raise UsageError(f"--scheduler {address}: cannot reach the Dask scheduler ({e})") from None
     try:

@@ -1,0 +1,335 @@
+"""Many files (issue 26): scan and bulk upgrade on local processes, a real Dask scheduler with
+two real workers, and moto's S3 server; workers and clients killed mid-run lose nothing."""
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import zipfile
+
+import numpy as np
+import pytest
+
+from conftest import FIXTURES, run_cli
+
+SOURCES = ["tfkeras/bidir.h5", "tfkeras/lstm_gru.h5", "tfkeras/stacked.wonly.h5", "keras3/lstm_gru.keras",
+           "keras3/convlstm.h5", "legacy/keras1_conv1d_lstm.h5", "keras3/seq_simple.weights.h5"]
+ENV = dict(os.environ, LSTMTOOL_LOAD_TIMEOUT="3")
+
+
+def corpus(root, copies=1):
+    """Real fixtures under several names, and damaged files beside them."""
+    os.makedirs(root, exist_ok=True)
+    for k in range(copies):
+        for src in SOURCES:
+            name = os.path.join(root, f"set{k}", src.replace("/", "_"))
+            os.makedirs(os.path.dirname(name), exist_ok=True)
+            shutil.copyfile(os.path.join(FIXTURES, src), name)
+    bad = os.path.join(root, "bad")
+    os.makedirs(bad, exist_ok=True)
+    data = open(os.path.join(FIXTURES, "tfkeras", "bidir.h5"), "rb").read()
+    open(os.path.join(bad, "truncated.h5"), "wb").write(data[:9000])
+    open(os.path.join(bad, "notes.h5"), "w").write("not a model")
+    return root
+
+
+def lines(path):
+    return [json.loads(x) for x in open(path)]
+
+
+def cli(*args, **kw):
+    return subprocess.run([sys.executable, "-m", "lstmtool", *map(str, args)], capture_output=True, text=True,
+                          env=kw.pop("env", ENV), **kw)
+
+
+def single(path):
+    """What the single-file commands say of `path`: inspect --json, and upgrade --dry-run's verdict."""
+    r = run_cli("inspect", path, "--json")
+    if r.exit_code:
+        return None, r.stderr.strip().removeprefix("lstmtool: error: ")
+    doc = json.JSONDecoder().raw_decode(r.stdout)[0]
+    u = run_cli("upgrade", path, "--dry-run")
+    doc["upgrade"] = "ok" if u.exit_code == 0 else u.stderr.strip().removeprefix("lstmtool: error: ")
+    return doc, None
+
+
+def check_record(record, path):
+    doc, error = single(path)
+    assert record["error"] == error, (path, record["error"], error)
+    if doc is None:
+        return
+    for key in ("format", "keras_version", "backend", "warnings", "upgrade"):
+        assert record[key] == doc[key], (path, key)
+    assert [(c["path"], c["class"], c["units"]) for c in record["cells"] if c["complete"]] == \
+        [(c["path"], c["class"], c["units"]) for c in doc["cells"]]
+    assert record["size"] == os.path.getsize(path)
+    import hashlib
+
+    assert record["sha256"] == hashlib.sha256(open(path, "rb").read()).hexdigest()
+
+
+def test_scan_records_equal_the_single_file_commands(tmp_path):
+    root = corpus(str(tmp_path / "models"))
+    inv = tmp_path / "inv.jsonl"
+    r = cli("scan", root, "-o", inv, "--jobs", "2")
+    assert r.returncode == 1, r.stderr  # the damaged files are errors: exit 1 at the end
+    records = lines(inv)
+    assert len(records) == len(SOURCES) + 2
+    for rec in records:
+        check_record(rec, rec["path"])
+    assert "scanned 9 file(s)" in r.stderr and "2 error(s)" in r.stderr
+    assert "Traceback" not in r.stderr
+    # the same with a glob, an @list and in-process (library) form
+    listed = tmp_path / "list.txt"
+    listed.write_text("\n".join(rec["path"] for rec in records[:3]) + "\n# a comment\n")
+    r = cli("scan", f"@{listed}", os.path.join(root, "**", "*.keras"))
+    got = [json.loads(x) for x in r.stdout.splitlines()]
+    want = {rec["path"] for rec in records[:3]} | {rec["path"] for rec in records if rec["path"].endswith(".keras")}
+    assert sorted(g["path"] for g in got) == sorted(want)  # each file once, however it was named
+    from lstmtool import scan_one
+
+    mine = scan_one(records[0]["path"])
+    assert {k: v for k, v in mine.items() if k != "seconds"} == {k: v for k, v in records[0].items() if k != "seconds"}
+
+
+def test_inventory_formats_and_resume(tmp_path):
+    pa = pytest.importorskip("pyarrow.parquet")
+    root = corpus(str(tmp_path / "models"))
+    r = cli("scan", root, "-o", tmp_path / "inv.parquet", "--no-hash")
+    table = pa.read_table(tmp_path / "inv.parquet").to_pylist()
+    assert len(table) == len(SOURCES) + 2 and all(t["sha256"] is None for t in table)
+    assert any(t["cells"] and t["cells"][0]["class"] for t in table)
+    r = cli("scan", root, "-o", tmp_path / "inv.csv")
+    import csv
+
+    rows = list(csv.DictReader(open(tmp_path / "inv.csv")))
+    assert len(rows) == len(SOURCES) + 2 and any(":LSTM:" in x["cells"] for x in rows)
+    inv = tmp_path / "inv.jsonl"
+    cli("scan", root, "-o", inv)
+    r = cli("scan", root, "-o", inv)
+    assert r.returncode == 2 and "already exists" in r.stderr
+    extra = os.path.join(root, "set0", "new.h5")
+    shutil.copyfile(os.path.join(FIXTURES, "tfkeras", "nested.h5"), extra)
+    r = cli("scan", root, "-o", inv, "--resume")
+    assert "1 file(s)" in r.stderr and f"{len(SOURCES) + 2:,} unchanged, skipped" in r.stderr, r.stderr
+    assert lines(inv)[-1]["path"] == extra
+
+
+def _children(pid):
+    try:
+        out = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout.split()
+    except FileNotFoundError:
+        pytest.skip("no pgrep here")
+    return [int(x) for x in out]
+
+
+def test_a_worker_killed_mid_scan_loses_nothing(tmp_path):
+    root = corpus(str(tmp_path / "models"), copies=25)
+    inv = tmp_path / "inv.jsonl"
+    p = subprocess.Popen([sys.executable, "-m", "lstmtool", "scan", root, "-o", str(inv), "--jobs", "2"],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and (not inv.exists() or len(inv.read_text().splitlines()) < 10):
+        time.sleep(0.05)
+    workers = [c for c in _children(p.pid) if "spawn" in open(f"/proc/{c}/cmdline").read()
+               or "multiprocessing" in open(f"/proc/{c}/cmdline").read()]
+    assert workers, "no worker process seen"
+    os.kill(workers[0], signal.SIGKILL)
+    _, err = p.communicate(timeout=120)
+    records = lines(inv)
+    paths = [r["path"] for r in records]
+    assert len(paths) == len(set(paths)) == 25 * len(SOURCES) + 2, err  # every file, once
+    assert sum(r["error"] is not None for r in records) == 2, [r["error"] for r in records if r["error"]][:5]
+
+
+def _valid(path):
+    if path.endswith(".keras"):
+        with zipfile.ZipFile(path) as z:
+            return z.testzip() is None
+    import h5py
+
+    with h5py.File(path, "r"):
+        return True
+
+
+def test_a_client_killed_mid_upgrade_and_rerun_loses_nothing(tmp_path):
+    root = corpus(str(tmp_path / "models"), copies=12)
+    out = tmp_path / "out"
+    manifest = out / "lstmtool-manifest.jsonl"
+    p = subprocess.Popen([sys.executable, "-m", "lstmtool", "upgrade", root, "-o", f"{out}/", "--jobs", "2"],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV, start_new_session=True)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and (not manifest.exists() or
+                                           manifest.read_text().count('"finished"') < 15):
+        time.sleep(0.02)
+    os.killpg(p.pid, signal.SIGKILL)  # the client and its workers, mid-run
+    p.wait()
+    first = {f: os.stat(os.path.join(r, f)).st_mtime_ns for r, _, fs in os.walk(out) for f in fs}
+    for r, _, fs in os.walk(out):
+        for f in fs:
+            if not f.startswith("."):  # hidden: a temporary of the killed run; never a final name
+                assert f == "lstmtool-manifest.jsonl" or _valid(os.path.join(r, f)), f
+    r = cli("upgrade", root, "-o", f"{out}/", "--jobs", "2")
+    assert "unchanged, skipped" in r.stderr, r.stderr
+    done = {}
+    for entry in lines(manifest):
+        done[entry["input"]] = entry
+    inputs = [os.path.join(d, f) for d, _, fs in os.walk(root) for f in fs]
+    assert set(done) == set(inputs)
+    for entry in done.values():
+        assert entry["state"] == "finished" and entry["result"] in ("done", "refused"), entry
+        if entry["result"] == "done":
+            target = entry.get("real_output") or entry["output"]
+            assert _valid(target)
+    kept = [f for f, t in first.items() if f.endswith(".keras") and t == os.stat(
+        next(os.path.join(r, f) for r, _, fs in os.walk(out) if f in fs)).st_mtime_ns]
+    assert kept, "the rerun rewrote what the first run had finished"
+    import keras
+
+    x = np.load(os.path.join(FIXTURES, "tfkeras", "bidir.expected.npz"))
+    m = keras.saving.load_model(str(out / "set3" / "tfkeras_bidir.keras"), compile=False)
+    np.testing.assert_allclose(np.asarray(m.predict(x["x"], verbose=0)), x["y"], atol=1e-5)
+
+
+def test_bulk_refuses_to_replace_what_it_did_not_write(tmp_path):
+    root = corpus(str(tmp_path / "models"))
+    out = tmp_path / "out"
+    (out / "set0").mkdir(parents=True)
+    (out / "set0" / "tfkeras_bidir.keras").write_text("someone else's")
+    r = cli("upgrade", root, "-o", f"{out}/")
+    assert r.returncode == 1 and "this job did not write it" in r.stderr
+    assert (out / "set0" / "tfkeras_bidir.keras").read_text() == "someone else's"
+    assert (out / "set0" / "tfkeras_lstm_gru.keras").exists()
+    r = cli("set-forget-bias", "1.0", root, "-o", f"{tmp_path / 'fb'}/", "--jobs", "2")
+    assert (tmp_path / "fb" / "set0" / "tfkeras_bidir.h5").exists(), r.stderr
+    doc = json.loads(run_cli("inspect", tmp_path / "fb" / "set0" / "tfkeras_bidir.h5", "--stats", "--json").stdout)
+    assert doc["cells"][0]["gate_table"][1]["b"]["stats"]["mean"] == 1.0
+
+
+# -- a real Dask cluster ------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory):
+    pytest.importorskip("distributed")
+    where = tmp_path_factory.mktemp("dask")
+    file = where / "scheduler.json"
+    dask = [sys.executable, "-m", "distributed.cli.dask_scheduler"]
+    procs = [subprocess.Popen(dask + ["--host", "127.0.0.1", "--port", "0", "--no-dashboard", "--scheduler-file",
+                                      str(file)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=ENV)]
+    deadline = time.monotonic() + 60
+    while not file.exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    for _ in range(2):
+        procs.append(subprocess.Popen([sys.executable, "-m", "distributed.cli.dask_worker", "--scheduler-file",
+                                       str(file), "--nworkers", "1", "--nthreads", "1", "--no-dashboard",
+                                       "--host", "127.0.0.1"], stdout=subprocess.DEVNULL,
+                                      stderr=subprocess.DEVNULL, env=ENV))
+    from distributed import Client
+
+    address = json.loads(file.read_text())["address"]
+    with Client(address, timeout=60) as c:
+        c.wait_for_workers(2, timeout=60)
+    yield address, procs
+    for p in procs[::-1]:
+        p.terminate()
+    for p in procs:
+        try:
+            p.wait(10)
+        except subprocess.TimeoutExpired:
+            p.kill()
+
+
+def test_scan_and_upgrade_on_a_dask_cluster(cluster, tmp_path):
+    address, procs = cluster
+    root = corpus(str(tmp_path / "models"), copies=8)
+    local, remote = tmp_path / "local.jsonl", tmp_path / "dask.jsonl"
+    cli("scan", root, "-o", local, "--jobs", "2")
+    p = subprocess.Popen([sys.executable, "-m", "lstmtool", "scan", root, "-o", str(remote), "--scheduler", address],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and (not remote.exists() or len(remote.read_text().splitlines()) < 5):
+        time.sleep(0.05)
+    worker = [c for c in _children(procs[1].pid)] or [procs[1].pid]
+    os.kill(worker[0], signal.SIGKILL)  # one worker's process dies mid-scan; the nanny restarts it
+    _, err = p.communicate(timeout=180)
+    strip = lambda r: {k: v for k, v in r.items() if k != "seconds"}  # noqa: E731
+    a = {r["path"]: strip(r) for r in lines(local)}
+    b = {r["path"]: strip(r) for r in lines(remote)}
+    assert len(b) == len(lines(remote)) == 8 * len(SOURCES) + 2, err
+    assert a == b
+    out = tmp_path / "out"
+    r = cli("upgrade", root, "-o", f"{out}/", "--scheduler", address)
+    assert "refused" in r.stderr or r.returncode == 0
+    assert _valid(str(out / "set2" / "tfkeras_bidir.keras"))
+
+
+def test_scheduler_without_the_extra_or_unreachable_says_so(tmp_path):
+    r = cli("scan", os.path.join(FIXTURES, "keras3", "lstm_gru.h5"), "--scheduler", "tcp://127.0.0.1:1")
+    assert r.returncode == 2 and "cannot reach the Dask scheduler" in r.stderr, r.stderr
+
+
+# -- moto's S3 server ---------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def bucket():
+    pytest.importorskip("moto")
+    import logging
+
+    from moto.server import ThreadedMotoServer
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    env = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1",
+           "AWS_ENDPOINT_URL": f"http://{host}:{port}"}
+    old = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    import boto3
+
+    client = boto3.client("s3", endpoint_url=env["AWS_ENDPOINT_URL"])
+    client.create_bucket(Bucket="fleet")
+    for k in range(30):  # 30 x 7 real models and 2 damaged ones
+        for src in SOURCES:
+            client.upload_file(os.path.join(FIXTURES, src), "fleet", f"in/{k:02d}/{src.replace('/', '_')}")
+    data = open(os.path.join(FIXTURES, "tfkeras", "bidir.h5"), "rb").read()
+    client.put_object(Bucket="fleet", Key="in/bad/truncated.h5", Body=data[:9000])
+    client.put_object(Bucket="fleet", Key="in/bad/notes.keras", Body=b"not a model")
+    yield client, dict(ENV, **env)
+    server.stop()
+    for k, v in old.items():
+        os.environ.pop(k, None) if v is None else os.environ.__setitem__(k, v)
+
+
+def test_scan_and_upgrade_an_s3_prefix(bucket, tmp_path):
+    client, env = bucket
+    inv = tmp_path / "inv.jsonl"
+    r = cli("scan", "s3://fleet/in/", "-o", inv, "--no-hash", "--jobs", "2", env=env)
+    records = lines(inv)
+    assert len(records) == 30 * len(SOURCES) + 2, r.stderr
+    by_name = {}
+    for rec in records:
+        by_name.setdefault(rec["path"].rsplit("/", 1)[-1], []).append(rec)
+    for src in SOURCES:
+        name = src.replace("/", "_")
+        assert len(by_name[name]) == 30
+        doc, _ = single(os.path.join(FIXTURES, src))
+        for rec in by_name[name]:
+            local = os.path.join(FIXTURES, src)
+            assert rec["format"] == doc["format"]
+            assert rec["upgrade"] == doc["upgrade"].replace(local, rec["path"])
+            assert [c["units"] for c in rec["cells"]] == [c["units"] for c in doc["cells"]]
+            assert rec["etag"] and rec["size"] == os.path.getsize(os.path.join(FIXTURES, src))
+    assert sum(rec["error"] is not None for rec in records) == 2
+    # one folder upgraded onto another prefix: staged keys, moved in whole
+    r = cli("upgrade", "s3://fleet/in/03/", "-o", "s3://fleet/out/", "--jobs", "2", env=env)
+    keys = [o["Key"] for o in client.list_objects_v2(Bucket="fleet", Prefix="out/").get("Contents", [])]
+    assert "out/tfkeras_bidir.keras" in keys and "out/lstmtool-manifest.jsonl" in keys, (keys, r.stderr)
+    assert not [k for k in keys if ".lstmtool-partial-" in k]
+    body = client.get_object(Bucket="fleet", Key="out/tfkeras_bidir.keras")["Body"].read()
+    (tmp_path / "b.keras").write_bytes(body)
+    assert _valid(str(tmp_path / "b.keras"))
+    r = cli("upgrade", "s3://fleet/in/03/", "-o", "s3://fleet/out/", env=env)  # rerun: nothing to redo
+    assert "unchanged, skipped" in r.stderr, r.stderr
