@@ -166,7 +166,7 @@ def test_a_client_killed_mid_upgrade_and_rerun_loses_nothing(tmp_path):
         time.sleep(0.02)
     os.killpg(p.pid, signal.SIGKILL)  # the client and its workers, mid-run
     p.wait()
-    first = {f: os.stat(os.path.join(r, f)).st_mtime_ns for r, _, fs in os.walk(out) for f in fs}
+    first = {os.path.join(r, f): os.stat(os.path.join(r, f)).st_mtime_ns for r, _, fs in os.walk(out) for f in fs}
     for r, _, fs in os.walk(out):
         for f in fs:
             if not f.startswith("."):  # hidden: a temporary of the killed run; never a final name
@@ -183,8 +183,7 @@ def test_a_client_killed_mid_upgrade_and_rerun_loses_nothing(tmp_path):
         if entry["result"] == "done":
             target = entry.get("real_output") or entry["output"]
             assert _valid(target)
-    kept = [f for f, t in first.items() if f.endswith(".keras") and t == os.stat(
-        next(os.path.join(r, f) for r, _, fs in os.walk(out) if f in fs)).st_mtime_ns]
+    kept = [f for f, t in first.items() if f.endswith(".keras") and os.stat(f).st_mtime_ns == t]
     assert kept, "the rerun rewrote what the first run had finished"
     import keras
 
@@ -275,32 +274,17 @@ def test_scheduler_without_the_extra_or_unreachable_says_so(tmp_path):
 @pytest.fixture(scope="module")
 def bucket():
     pytest.importorskip("moto")
-    import logging
+    from motos3 import moto_s3
 
-    from moto.server import ThreadedMotoServer
-
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    env = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1",
-           "AWS_ENDPOINT_URL": f"http://{host}:{port}"}
-    old = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
-    import boto3
-
-    client = boto3.client("s3", endpoint_url=env["AWS_ENDPOINT_URL"])
-    client.create_bucket(Bucket="fleet")
-    for k in range(30):  # 30 x 7 real models and 2 damaged ones
-        for src in SOURCES:
-            client.upload_file(os.path.join(FIXTURES, src), "fleet", f"in/{k:02d}/{src.replace('/', '_')}")
-    data = open(os.path.join(FIXTURES, "tfkeras", "bidir.h5"), "rb").read()
-    client.put_object(Bucket="fleet", Key="in/bad/truncated.h5", Body=data[:9000])
-    client.put_object(Bucket="fleet", Key="in/bad/notes.keras", Body=b"not a model")
-    yield client, dict(ENV, **env)
-    server.stop()
-    for k, v in old.items():
-        os.environ.pop(k, None) if v is None else os.environ.__setitem__(k, v)
+    with moto_s3() as (client, env):
+        client.create_bucket(Bucket="fleet")
+        for k in range(30):  # 30 x 7 real models and 2 damaged ones
+            for src in SOURCES:
+                client.upload_file(os.path.join(FIXTURES, src), "fleet", f"in/{k:02d}/{src.replace('/', '_')}")
+        data = open(os.path.join(FIXTURES, "tfkeras", "bidir.h5"), "rb").read()
+        client.put_object(Bucket="fleet", Key="in/bad/truncated.h5", Body=data[:9000])
+        client.put_object(Bucket="fleet", Key="in/bad/notes.keras", Body=b"not a model")
+        yield client, dict(ENV, **env)
 
 
 def test_scan_and_upgrade_an_s3_prefix(bucket, tmp_path):

@@ -167,31 +167,13 @@ def test_the_local_path_imports_no_remote_filesystem():
 
 @pytest.fixture(scope="module")
 def s3(tmp_path_factory):
-    import logging
+    from motos3 import moto_s3
 
-    from moto.server import ThreadedMotoServer
-
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    env = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1",
-           "AWS_ENDPOINT_URL": f"http://{host}:{port}"}
-    old = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
-    import boto3
-
-    client = boto3.client("s3", endpoint_url=env["AWS_ENDPOINT_URL"])
-    client.create_bucket(Bucket="models")
-    for key, src in (("a/m.keras", "keras3/lstm_gru.keras"), ("bidir.h5", "tfkeras/bidir.h5")):
-        client.upload_file(os.path.join(FIXTURES, src), "models", key)
-    yield "s3://models"
-    server.stop()
-    for k, v in old.items():
-        if v is None:
-            os.environ.pop(k, None)
-        else:
-            os.environ[k] = v
+    with moto_s3() as (client, _):
+        client.create_bucket(Bucket="models")
+        for key, src in (("a/m.keras", "keras3/lstm_gru.keras"), ("bidir.h5", "tfkeras/bidir.h5")):
+            client.upload_file(os.path.join(FIXTURES, src), "models", key)
+        yield "s3://models"
 
 
 def test_s3_through_s3fs_against_moto(s3, tmp_path):

@@ -151,7 +151,7 @@ def is_bulk(models, out, jobs, scheduler) -> bool:
     """A many-file run: several inputs, a directory or prefix of models, an @list, or -o DIR/."""
     from ..fleet.inputs import _is_bundle_dir
 
-    if jobs > 1 or scheduler or len(models) > 1 or (out and (out.endswith(("/", os.sep)) or os.path.isdir(out))):
+    if jobs > 1 or scheduler or len(models) > 1 or (out and out.endswith(("/", os.sep))):
         return True
     m = models[0]
     return m.startswith("@") or (os.path.isdir(m) and not _is_bundle_dir(m) and not _is_checkpoint_dir(m))
@@ -173,6 +173,10 @@ def run_bulk(job, models, out, jobs, scheduler, timeout, force, as_json, **optio
 
     if not out:
         raise UsageError("many files: say where the outputs go with -o DIR/ (their paths are mirrored there)")
+    from ..remote import urls
+
+    if not (out.endswith(("/", os.sep)) or (not urls.is_remote(out) and os.path.isdir(out))):
+        raise UsageError(f"{out}: many inputs write into a directory or prefix: end -o with / ({out}/)")
     progress = Progress(job)
     records = []
 

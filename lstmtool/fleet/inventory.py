@@ -27,19 +27,9 @@ def kind_of(path) -> str:
 
 def previous(path) -> dict:
     """{path: last record} of an earlier JSON Lines inventory, for --resume."""
-    out = {}
-    try:
-        with open(path, encoding="utf-8") as fh:
-            for line in fh:
-                try:
-                    r = json.loads(line)
-                except ValueError:
-                    continue  # a torn last line
-                if isinstance(r, dict) and "path" in r:
-                    out[r["path"]] = r
-    except FileNotFoundError:
-        pass
-    return out
+    from .manifest import read
+
+    return read(path, key="path")
 
 
 def flat(record) -> dict:

@@ -21,8 +21,9 @@ NAME = "lstmtool-manifest.jsonl"
 FINGERPRINT = ("size", "mtime_ns", "etag")
 
 
-def read(path) -> dict:
-    """{input: its last entry}; {} when there is no manifest yet."""
+def read(path, key="input") -> dict:
+    """{entry[key]: the last entry with it} of a JSON Lines file (a manifest by input, an
+    inventory by path); {} when there is none yet."""
     last = {}
     try:
         with open(path, encoding="utf-8") as fh:
@@ -31,8 +32,8 @@ def read(path) -> dict:
                     entry = json.loads(line)
                 except ValueError:
                     continue  # the torn last line of a killed run
-                if isinstance(entry, dict) and "input" in entry:
-                    last[entry["input"]] = entry
+                if isinstance(entry, dict) and key in entry:
+                    last[entry[key]] = entry
     except FileNotFoundError:
         return {}
     except (OSError, UnicodeDecodeError) as e:
