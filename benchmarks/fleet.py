@@ -116,11 +116,11 @@ def s3(n):
     import boto3
 
     c = boto3.client("s3", endpoint_url=env["AWS_ENDPOINT_URL"])
-    c.create_bucket(Bucket="b")
+    c.create_bucket(Bucket="bench")
     h5 = [s for s in SOURCES if s.endswith(".h5")]
     for k in range(n):
-        c.upload_file(os.path.join(FIXTURES, h5[k % len(h5)]), "b", f"m/{k:05d}.h5")
-    dt, got = scan(["s3://b/m/", "--no-hash", "--jobs", "2"], env=env)
+        c.upload_file(os.path.join(FIXTURES, h5[k % len(h5)]), "bench", f"m/{k:05d}.h5")
+    dt, got = scan(["s3://bench/m/", "--no-hash", "--jobs", "2"], env=env)
     print(f"  S3 prefix, {got} .h5 files, --no-hash --jobs 2: {got / dt:.1f} files/s")
     from lstmtool.remote import rangefile
     from lstmtool.fleet.work import scan_one
@@ -135,7 +135,7 @@ def s3(n):
     rangefile.call = counted
     sample = min(n, 50)
     for k in range(sample):
-        scan_one(f"s3://b/m/{k:05d}.h5", hash=False)
+        scan_one(f"s3://bench/m/{k:05d}.h5", hash=False)
     rangefile.call = real
     print(f"  S3 scan_one --no-hash: {calls[0] / sample:.1f} store requests a file (info, metadata blocks, "
           f"tensors; the prefix listing not counted), {sample} files")

@@ -154,33 +154,45 @@ def _pool(job, tasks, jobs, timeout):
 
 # -- Dask distributed ----------------------------------------------------------------------------
 
+def run_batch(job, batch):
+    """A few files in one Dask task: [(index, record)]. Small files take milliseconds, about
+    what the scheduler spends on a task, so one task per file would leave the workers idle."""
+    from .work import JOBS
+
+    return [(k, JOBS[job](*args, **kwargs)) for k, args, kwargs in batch]
+
+
+BATCH = 8  # files per Dask task, at most
+
+
 def _dask(job, tasks, address):
     try:
         from distributed import Client, as_completed
     except ImportError:
         raise UsageError("--scheduler needs the fleet extra: pip install 'lstmtool[fleet]'") from None
-    from .work import JOBS
-
     try:
         client = Client(address, timeout=30)
     except (OSError, TimeoutError) as e:
         raise UsageError(f"--scheduler {address}: cannot reach the Dask scheduler ({e})") from None
     try:
-        fn = JOBS[job]
-        futures = {}
-        for k, (args, kwargs) in enumerate(tasks):
-            f = client.submit(fn, *args, **kwargs, pure=False, key=f"lstmtool-{job}-{os.getpid()}-{k}")
-            futures[f.key] = (k, f)
-        for f in as_completed([f for _, f in futures.values()]):
-            k = futures[f.key][0]
+        threads = max(1, sum(client.nthreads().values()))
+        size = max(1, min(BATCH, len(tasks) // (threads * 8)))  # enough tasks to keep every thread busy
+        batches = {}
+        for i in range(0, len(tasks), size):
+            batch = [(k, *tasks[k]) for k in range(i, min(i + size, len(tasks)))]
+            f = client.submit(run_batch, job, batch, pure=False, key=f"lstmtool-{job}-{os.getpid()}-{i}")
+            batches[f.key] = (f, batch)
+        for f in as_completed([f for f, _ in batches.values()]):
+            batch = batches[f.key][1]
             if f.status == "finished":
-                yield k, f.result()
+                yield from f.result()
             else:
                 error = f.exception()
                 name = type(error).__name__
                 reason = ("the Dask workers running this file died" if name == "KilledWorker"
                           else f"the Dask task failed ({name}: {error})")
-                yield k, failed(job, tasks[k][0], reason)
+                for k, args, _ in batch:
+                    yield k, failed(job, args, reason)
             f.release()
     finally:
         client.close()
