@@ -317,3 +317,41 @@ def test_scan_and_upgrade_an_s3_prefix(bucket, tmp_path):
     assert _valid(str(tmp_path / "b.keras"))
     r = cli("upgrade", "s3://fleet/in/03/", "-o", "s3://fleet/out/", env=env)  # rerun: nothing to redo
     assert "unchanged, skipped" in r.stderr, r.stderr
+
+
+# -- Hugging Face Hub and plain HTTP prefixes ----------------------------------------------------
+
+def test_scan_hf_and_http_prefixes(tmp_path):
+    import functools
+    import threading
+    from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+
+    from rangeserver import RangeServer
+
+    repo = tmp_path / "org" / "repo"
+    (repo / "sub").mkdir(parents=True)
+    shutil.copyfile(os.path.join(FIXTURES, "tfkeras", "bidir.h5"), repo / "bidir.h5")
+    shutil.copyfile(os.path.join(FIXTURES, "keras3", "lstm_gru.keras"), repo / "sub" / "lstm_gru.keras")
+    (repo / "README.md").write_text("not a model: not listed")
+    want = {"bidir.h5": single(str(repo / "bidir.h5"))[0], "sub/lstm_gru.keras": single(str(repo / "sub" /
+                                                                                          "lstm_gru.keras"))[0]}
+    with RangeServer(str(tmp_path)) as server:  # the Hub's API, as huggingface_hub's HfFileSystem speaks it
+        env = dict(ENV, HF_ENDPOINT=f"http://127.0.0.1:{server.port}", HF_HUB_DISABLE_TELEMETRY="1")
+        hub = [json.loads(x) for x in cli("scan", "hf://org/repo/", "--no-hash", env=env).stdout.splitlines()]
+        globbed = [json.loads(x) for x in cli("scan", "hf://org/repo/**/*.keras", "--no-hash", env=env).stdout.splitlines()]
+    handler = functools.partial(SimpleHTTPRequestHandler, directory=str(tmp_path))  # HTML directory listings
+    handler.log_message = lambda *a: None
+    plain = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=plain.serve_forever, daemon=True).start()
+    try:
+        base = f"http://127.0.0.1:{plain.server_address[1]}/org/repo/"
+        http = [json.loads(x) for x in cli("scan", base, "--no-hash").stdout.splitlines()]
+    finally:
+        plain.shutdown()
+    for records, prefix in ((hub, "hf://org/repo/"), (http, base)):
+        assert sorted(r["path"] for r in records) == sorted(prefix + k for k in want), records
+        for r in records:
+            doc = want[r["path"][len(prefix):]]
+            assert r["error"] is None and r["format"] == doc["format"] and r["size"] > 0
+            assert [c["path"] for c in r["cells"]] == [c["path"] for c in doc["cells"]]
+    assert [r["path"] for r in globbed] == ["hf://org/repo/sub/lstm_gru.keras"]

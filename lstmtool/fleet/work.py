@@ -108,7 +108,7 @@ def fingerprint(url) -> dict:
         info = call(url, fs.info, path)
     except LstmtoolError:
         return {}  # load() gives the reason
-    tag = info.get("ETag") or info.get("etag") or info.get("oid") or info.get("LastModified") or info.get("mtime")
+    tag = next((info[k] for k in ("ETag", "etag", "blob_id", "oid", "LastModified", "mtime") if info.get(k)), None)
     return {"size": info.get("size"), "etag": str(tag).strip('"') if tag is not None else None}
 
 
