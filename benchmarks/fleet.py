@@ -95,9 +95,25 @@ def main():
     finally:
         for p in procs[::-1]:
             p.terminate()
+    memory(root)
     if a.s3:
         s3(a.s3)
     shutil.rmtree(where, ignore_errors=True)
+
+
+def memory(root):
+    """A worker's memory against the number of files it has done: scan_one in this process."""
+    import resource
+
+    from lstmtool import scan_one
+
+    files = sorted(os.path.join(r, f) for r, _, fs in os.walk(root) for f in fs)
+    seen = []
+    for k, f in enumerate(files, 1):
+        scan_one(f)
+        if k in (100, len(files) // 2, len(files)):
+            seen.append(f"{k}: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024} MB")
+    print("  peak RSS of one worker after N files   " + ", ".join(seen))
 
 
 def s3(n):
@@ -125,20 +141,23 @@ def s3(n):
     from lstmtool.remote import rangefile
     from lstmtool.fleet.work import scan_one
 
-    calls = [0]
+    calls = [0, 0]
     real = rangefile.call
 
     def counted(url, fn, *args, **kwargs):  # every store operation goes through call(): one request each
         calls[0] += 0 if getattr(fn, "__name__", "") == "open" else 1
-        return real(url, fn, *args, **kwargs)
+        got = real(url, fn, *args, **kwargs)
+        calls[1] += len(got) if isinstance(got, (bytes, bytearray)) else 0
+        return got
 
     rangefile.call = counted
     sample = min(n, 50)
     for k in range(sample):
         scan_one(f"s3://bench/m/{k:05d}.h5", hash=False)
     rangefile.call = real
-    print(f"  S3 scan_one --no-hash: {calls[0] / sample:.1f} store requests a file (info, metadata blocks, "
-          f"tensors; the prefix listing not counted), {sample} files")
+    size = os.path.getsize(os.path.join(FIXTURES, h5[0]))
+    print(f"  S3 scan_one --no-hash: {calls[0] / sample:.1f} store requests and {calls[1] / sample / 1024:.0f} KB "
+          f"a file (files of ~{size // 1024} KB; the prefix listing not counted), {sample} files")
     server.stop()
 
 
