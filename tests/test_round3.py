@@ -341,7 +341,10 @@ def test_ctrl_c_at_any_moment_says_interrupted_and_exits_130(tmp_path):
     subprocess.run(cmd + [str(tmp_path / "whole.keras")], check=True, capture_output=True)
     whole = time.monotonic() - start  # the signal lands at moments spread over one whole run, and after it
     outcomes = []
-    for k, share in enumerate([0.35, 0.45, 0.55, 0.65, 0.75, 0.85, 0.9, 0.95, 1.0, 1.05]):
+    shares = [0.35, 0.45, 0.55, 0.65, 0.75, 0.85, 0.9, 0.95, 1.0, 1.05] + [0.3, 0.4, 0.5, 0.6] * 3
+    for k, share in enumerate(shares):
+        if k >= 10 and 130 in outcomes:
+            break  # a busy machine can make the first ten land after the work: then a few more, earlier
         out = tmp_path / f"o{k}.keras"
         p = subprocess.Popen(cmd + [str(out)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         time.sleep(share * whole)

@@ -23,7 +23,6 @@ def scan_one(url, hash=True, **storage_options) -> dict:
     (`"ok"` or the one line a dry-run upgrade refuses with), and `error` (None, or the one line
     the single-file command prints). `hash=False` skips the sha256 (a remote file is then
     read only where inspect reads it)."""
-    from ..remote import urls
     from ..remote.rangefile import STORAGE_OPTIONS
 
     started = time.monotonic()
