@@ -161,10 +161,14 @@ def main(argv=None):
     # Ctrl-C anywhere in the run (parsing, importing a command, the command, shutting down)
     # says "interrupted" and exits 130, never dies by the signal itself
     signal.signal(signal.SIGINT, signal.default_int_handler)
-    code = _run(argv)
-    # The command is over and its result complete: a Ctrl-C during the interpreter's shutdown
-    # is ignored (Python resets its own handlers to the default, death by signal, before the
-    # end; an ignored signal stays ignored), and the exit status is the command's.
+    try:
+        code = _run(argv)
+    except KeyboardInterrupt:  # landed between the command's end and the line below
+        _say_interrupted()
+        code = 130
+    # The command is over and its result complete (files closed, renamed, fsynced): a Ctrl-C
+    # from here on is ignored, and the exit status is the command's (the `lstmtool` process
+    # then ends without the interpreter's shutdown: lstmtool/__main__.py).
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     sys.exit(code)
 
