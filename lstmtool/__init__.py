@@ -9,7 +9,8 @@ from .errors import LstmtoolError, ModelError, UsageError, WriteError
 
 from .version import __version__  # noqa: F401
 
-__all__ = ["load", "upgrade", "prune", "widen", "scan_one", "upgrade_one", "LstmtoolError", "ModelError", "UsageError", "WriteError", "__version__"]
+__all__ = ["load", "upgrade", "prune", "widen", "scan_one", "upgrade_one", "verify_one", "trace_one",
+           "LstmtoolError", "ModelError", "UsageError", "WriteError", "__version__"]
 
 # The API's modules by the names docs/api.md gives them (lstmtool.edit.plan_set, ...).
 MODULES = {"edit": "surgery.edit", "filelock": "surgery.filelock", "reference": "cells.reference",
@@ -24,7 +25,8 @@ def __getattr__(name):
         return importlib.import_module(".reading.reader", __name__).load
     if name == "upgrade":
         return importlib.import_module(".upgrader.keras3", __name__).upgrade
-    if name in ("scan_one", "upgrade_one", "forget_bias_one"):
+    if name in ("scan_one", "upgrade_one", "forget_bias_one", "set_one", "scale_one", "chrono_one", "verify_one",
+                "trace_one"):
         return getattr(importlib.import_module(".fleet.work", __name__), name)
     if name in ("prune", "widen"):
         return getattr(importlib.import_module(".surgery.prune", __name__), name)

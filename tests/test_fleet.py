@@ -308,7 +308,11 @@ def test_scan_and_upgrade_an_s3_prefix(bucket, tmp_path):
             assert rec["etag"] and rec["size"] == os.path.getsize(os.path.join(FIXTURES, src))
     assert sum(rec["error"] is not None for rec in records) == 2
     # one folder upgraded onto another prefix: staged keys, moved in whole
-    r = cli("upgrade", "s3://fleet/in/03/", "-o", "s3://fleet/out/", "--jobs", "2", env=env)
+    cache = tmp_path / "cache"
+    env = dict(env, LSTMTOOL_CACHE_DIR=str(cache))
+    r = cli("upgrade", "s3://fleet/in/03/", "-o", "s3://fleet/out/", "--jobs", "2", env=env, cwd=tmp_path)
+    assert not list(tmp_path.glob("lstmtool-manifest*")), "a journal left in the working directory"
+    assert len(list((cache / "manifests").glob("*.jsonl"))) == 1
     keys = [o["Key"] for o in client.list_objects_v2(Bucket="fleet", Prefix="out/").get("Contents", [])]
     assert "out/tfkeras_bidir.keras" in keys and "out/lstmtool-manifest.jsonl" in keys, (keys, r.stderr)
     assert not [k for k in keys if ".lstmtool-partial-" in k]
@@ -316,7 +320,10 @@ def test_scan_and_upgrade_an_s3_prefix(bucket, tmp_path):
     (tmp_path / "b.keras").write_bytes(body)
     assert _valid(str(tmp_path / "b.keras"))
     r = cli("upgrade", "s3://fleet/in/03/", "-o", "s3://fleet/out/", env=env)  # rerun: nothing to redo
-    assert "unchanged, skipped" in r.stderr, r.stderr
+    assert f"{len(SOURCES)} unchanged, skipped" in r.stderr, r.stderr
+    shutil.rmtree(cache)  # another machine, or a cleared cache: the published manifest resumes it
+    r = cli("upgrade", "s3://fleet/in/03/", "-o", "s3://fleet/out/", env=env)
+    assert f"{len(SOURCES)} unchanged, skipped" in r.stderr, r.stderr
 
 
 # -- Hugging Face Hub and plain HTTP prefixes ----------------------------------------------------
@@ -355,3 +362,98 @@ def test_scan_hf_and_http_prefixes(tmp_path):
             assert r["error"] is None and r["format"] == doc["format"] and r["size"] > 0
             assert [c["path"] for c in r["cells"]] == [c["path"] for c in doc["cells"]]
     assert [r["path"] for r in globbed] == ["hf://org/repo/sub/lstm_gru.keras"]
+
+
+# -- the other many-file jobs: the edits, verify, trace ------------------------------------------
+
+def _datasets(path):
+    import h5py
+
+    out = {}
+    with h5py.File(path, "r") as f:
+        f.visititems(lambda name, obj: out.__setitem__(name, obj[()]) if isinstance(obj, h5py.Dataset) else None)
+    return out
+
+
+@pytest.mark.parametrize("edit", [("set", "{m}", "lstm*:b_f", "2.5"), ("scale", "{m}", "*:U_*", "0.5"),
+                                  ("chrono-init", "{m}", "--tmax", "40", "--seed", "3")])
+def test_bulk_edits_write_what_the_single_file_command_writes(tmp_path, edit):
+    root = corpus(str(tmp_path / "models"))
+    out = tmp_path / "out"
+    args = [a.format(m=root) for a in edit]
+    r = cli(*args, "-o", f"{out}/", "--jobs", "2")
+    records = lines(out / "lstmtool-manifest.jsonl")
+    finished = [e for e in records if e["state"] == "finished"]
+    assert len(finished) == len(SOURCES) + 2, r.stderr
+    done = [e for e in finished if e["result"] == "done"]
+    assert len(done) >= 2, r.stderr
+    assert r.returncode == 1  # the damaged files (and files without the target) are refused, each named
+    for e in finished:
+        if e["result"] != "done":
+            assert e["error"] and e["input"] in r.stderr
+            continue
+        one = tmp_path / "single" / os.path.relpath(e["input"], root)
+        one.parent.mkdir(parents=True, exist_ok=True)
+        s = run_cli(*[e["input"] if a == root else a for a in args], "-o", str(one))
+        assert s.exit_code == 0, s.stderr
+        if e["output"].endswith((".h5", ".hdf5")):
+            a, b = _datasets(e["output"]), _datasets(str(one))
+            assert a.keys() == b.keys()
+            for k in a:
+                np.testing.assert_array_equal(a[k], b[k], err_msg=k)
+            assert any(not np.array_equal(a[k], v) for k, v in _datasets(e["input"]).items() if k in a), \
+                "the edit changed nothing"
+        else:
+            assert _valid(e["output"])
+    r = cli(*args, "-o", f"{out}/")  # rerun: nothing redone, the refusals still count
+    assert r.returncode == 1 and "refused before" in r.stderr, r.stderr
+
+
+def test_bulk_edits_refuse_per_file_options(tmp_path):
+    root = corpus(str(tmp_path / "models"))
+    for args in (("set", root, "lstm:b_f", "1", "--dry-run"), ("scale", root, "lstm:b_f", "2", "--backup"),
+                 ("set", root, "lstm:b_f", "--from", __file__)):
+        r = cli(*args, "-o", f"{tmp_path / 'o'}/")
+        assert r.returncode == 2 and "per-file option" in r.stderr, r.stderr
+    assert not (tmp_path / "o").exists()
+
+
+def test_verify_many_files_equals_each_single_verify(tmp_path):
+    root = tmp_path / "models"
+    root.mkdir()
+    for src in ("tfkeras/bidir.h5", "keras3/lstm_gru.keras", "tfkeras/stacked.wonly.h5"):
+        shutil.copyfile(os.path.join(FIXTURES, src), root / src.replace("/", "_"))
+    (root / "notes.h5").write_text("not a model")
+    r = cli("verify", root, "--jobs", "2", "--json")
+    records = {x["input"]: x for x in map(json.loads, r.stdout.splitlines())}
+    assert len(records) == 4 and r.returncode == 1, r.stderr
+    for path, rec in records.items():
+        s = run_cli("verify", path, "--json")
+        if s.exit_code:
+            assert rec["ok"] is False and rec["error"] == s.stderr.strip().removeprefix("lstmtool: error: ")
+            assert rec["result"] == "refused"
+            continue
+        doc = json.loads(s.stdout)
+        assert rec["ok"] and rec["result"] == "done" and rec["keras"] == doc["keras"]
+        assert [(x["path"], x["max_abs_diff"]) for x in rec["layers"]] == \
+            [(x["path"], x["max_abs_diff"]) for x in doc["layers"]]
+    text = cli("verify", root / "tfkeras_bidir.h5", root / "keras3_lstm_gru.keras")
+    assert text.returncode == 0 and text.stdout.count("ok ") == 2, text.stderr
+
+
+def test_verify_and_trace_on_a_dask_cluster(cluster, tmp_path):
+    address, _ = cluster
+    root = corpus(str(tmp_path / "models"), copies=2)
+    local = json.loads(cli("trace", root, "--part", "U", "--stat", "l2", "--json").stdout)
+    dask = cli("trace", root, "--part", "U", "--stat", "l2", "--json", "--scheduler", address)
+    assert json.loads(dask.stdout) == local, dask.stderr
+    assert local["errors"] == 2 and len(local["rows"]) == 2 * len(SOURCES) + 2 and local["cells"]
+    one = next(r for r in local["rows"] if r["file"].endswith("set1/tfkeras_bidir.h5"))
+    alone = json.loads(cli("trace", one["file"], "--part", "U", "--stat", "l2", "--json").stdout)
+    assert alone["rows"][0]["values"] == one["values"]
+    lst = tmp_path / "list.txt"
+    lst.write_text("\n".join([os.path.join(root, "set0", "tfkeras_bidir.h5"),
+                              os.path.join(root, "set0", "keras3_lstm_gru.keras")]))
+    r = cli("verify", f"@{lst}", "--scheduler", address, "--json")
+    records = [json.loads(x) for x in r.stdout.splitlines()]
+    assert r.returncode == 0 and [x["ok"] for x in records] == [True, True], r.stderr

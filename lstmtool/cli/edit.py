@@ -144,9 +144,7 @@ def set_forget_bias(value, models, patterns, out, jobs, scheduler, timeout, **op
     """
     from ..surgery.edit import plan_forget_bias
 
-    if (out or jobs > 1 or scheduler) and is_bulk(models, out, jobs, scheduler):
-        if opts["dry_run"] or opts["backup"] or opts["verify_after"]:
-            raise UsageError("many files to -o DIR/: --dry-run, --backup and --verify are per-file options")
+    if _bulk(models, out, jobs, scheduler, opts):
         return run_bulk("set-forget-bias", models, out, jobs, scheduler, timeout, opts["force"], opts["as_json"],
                         value=value, patterns=tuple(patterns))
 
@@ -160,21 +158,40 @@ def set_forget_bias(value, models, patterns, out, jobs, scheduler, timeout, **op
 @click.option("--from", "npy", type=click.Path(dir_okay=False), help="Take the values from a .npy file.")
 @click.option("--allow-nonfinite", is_flag=True, help="Accept NaN/inf values.")
 @write_options
-def set_(model, target, value, npy, allow_nonfinite, out, **opts):
+@engine_options
+def set_(model, target, value, npy, allow_nonfinite, out, jobs, scheduler, timeout, **opts):
     """Set TARGET (LAYERPATH:PART_GATE, e.g. lstm:b_f, bigru/forward:U_r, lstm:W_*) to VALUE.
+
+    MODEL may be a directory, a glob, a URL prefix or an @list with -o DIR/: every file
+    gets the edit, written as a new file under DIR at its relative path (resumable).
 
     \b
     Example:
         lstmtool set model.h5 lstm:b_f 1.0 --backup
         lstmtool set model.h5 lstm:b_i -1 --dry-run
         lstmtool set model.h5 bigru/forward:U_r --from U_r.npy
+        lstmtool set models/ lstm:b_f 1.0 -o edited/ --jobs 4
     """
     from ..surgery.edit import plan_set
     from ..errors import UsageError
 
     if (value is None) == (npy is None):
         raise UsageError("give either VALUE or --from FILE.npy")
+    if _bulk([model], out, jobs, scheduler, opts, npy=npy):
+        return run_bulk("set", [model], out, jobs, scheduler, timeout, opts["force"], opts["as_json"],
+                        target=target, value=value, allow_nonfinite=allow_nonfinite)
     run([model], out, lambda m: plan_set(m, target, value, npy, allow_nonfinite), opts)
+
+
+def _bulk(models, out, jobs, scheduler, opts, npy=None) -> bool:
+    """A many-file run (is_bulk), with the per-file options refused."""
+    if not ((out or jobs > 1 or scheduler) and is_bulk(models, out, jobs, scheduler)):
+        return False
+    if opts["dry_run"] or opts["backup"] or opts["verify_after"]:
+        raise UsageError("many files to -o DIR/: --dry-run, --backup and --verify are per-file options")
+    if npy:
+        raise UsageError("many files to -o DIR/: --from FILE.npy is a per-file option; give a VALUE")
+    return True
 
 
 @cli.command(cls=NumberCommand)
@@ -182,15 +199,22 @@ def set_(model, target, value, npy, allow_nonfinite, out, **opts):
 @click.argument("target")
 @click.argument("factor", type=NUMBER)
 @write_options
-def scale(model, target, factor, out, **opts):
+@engine_options
+def scale(model, target, factor, out, jobs, scheduler, timeout, **opts):
     """Multiply TARGET (LAYERPATH:PART_GATE) by FACTOR.
+
+    MODEL may be a directory, a glob, a URL prefix or an @list with -o DIR/ (see set).
 
     \b
     Example:
         lstmtool scale model.h5 'lstm:W_*' 0.5 --dry-run
+        lstmtool scale 'runs/*.h5' 'lstm:U_*' 0.9 -o scaled/
     """
     from ..surgery.edit import plan_scale
 
+    if _bulk([model], out, jobs, scheduler, opts):
+        return run_bulk("scale", [model], out, jobs, scheduler, timeout, opts["force"], opts["as_json"],
+                        target=target, factor=factor)
     run([model], out, lambda m: plan_scale(m, target, factor), opts)
 
 
@@ -200,13 +224,20 @@ def scale(model, target, factor, out, **opts):
 @click.option("--seed", type=int, default=None, help="Seed of the random draw (default: fresh).")
 @click.option("--layer", "patterns", multiple=True, help="Only cells matching this glob (repeatable).")
 @write_options
-def chrono_init(model, tmax, seed, patterns, out, **opts):
+@engine_options
+def chrono_init(model, tmax, seed, patterns, out, jobs, scheduler, timeout, **opts):
     """Chrono initialisation: b_f = log(U[1, tmax-1]), b_i = -b_f (GRU: b_z = log(U[1, tmax-1])).
+
+    MODEL may be a directory, a glob, a URL prefix or an @list with -o DIR/ (see set).
 
     \b
     Example:
         lstmtool chrono-init model.h5 --tmax 200 --seed 0 --dry-run
+        lstmtool chrono-init models/ --tmax 200 --seed 0 -o chrono/ --jobs 2
     """
     from ..surgery.edit import plan_chrono
 
+    if _bulk([model], out, jobs, scheduler, opts):
+        return run_bulk("chrono-init", [model], out, jobs, scheduler, timeout, opts["force"], opts["as_json"],
+                        tmax=tmax, seed=seed, patterns=tuple(patterns))
     run([model], out, lambda m: plan_chrono(m, tmax, seed, patterns), opts)

@@ -1,5 +1,5 @@
-"""`lstmtool scan`, and the many-file forms of upgrade and set-forget-bias: parse, call
-fleet.jobs, show progress and records, end with a one-line summary."""
+"""`lstmtool scan`, and the many-file forms of upgrade, the edits, verify and trace: parse,
+call fleet.jobs, show progress and records, end with a one-line summary."""
 from __future__ import annotations
 
 import functools
@@ -137,7 +137,7 @@ def scan(paths, out, no_hash, resume, force, storage, jobs, scheduler, timeout):
         writer.close()
     _say(summary.line("scanned"))
     if summary.errors:
-        raise LstmtoolError(f"{summary.errors:,} of {summary.files:,} file(s) had an error (see their records)")
+        raise LstmtoolError(f"{summary.errors:,} of {summary.inputs:,} file(s) had an error (see their records)")
 
 
 def _say(line):
@@ -148,13 +148,24 @@ def _say(line):
 
 
 def is_bulk(models, out, jobs, scheduler) -> bool:
-    """A many-file run: several inputs, a directory or prefix of models, an @list, or -o DIR/."""
-    from ..fleet.inputs import _is_bundle_dir
-
+    """A many-file run: several inputs, a directory or glob of models, an @list, or -o DIR/."""
     if jobs > 1 or scheduler or len(models) > 1 or (out and out.endswith(("/", os.sep))):
         return True
-    m = models[0]
-    return m.startswith("@") or (os.path.isdir(m) and not _is_bundle_dir(m) and not _is_checkpoint_dir(m))
+    return names_many(models[0])
+
+
+def names_many(arg) -> bool:
+    """An @list, a glob, or a directory of models (not a SavedModel or checkpoint directory)."""
+    from ..fleet.inputs import GLOB_CHARS, _is_bundle_dir
+    from ..remote import urls
+
+    if arg.startswith("@"):
+        return True
+    if urls.is_remote(arg):
+        return any(ch in arg.split("?", 1)[0].split("://", 1)[1] for ch in GLOB_CHARS)
+    if not os.path.exists(arg) and any(ch in arg for ch in GLOB_CHARS):
+        return True
+    return os.path.isdir(arg) and not _is_bundle_dir(arg) and not _is_checkpoint_dir(arg)
 
 
 def _is_checkpoint_dir(path):
@@ -197,5 +208,36 @@ def run_bulk(job, models, out, jobs, scheduler, timeout, force, as_json, **optio
         progress.stop()
     _say(summary.line(job) + f"; manifest {summary.manifest}")
     if summary.errors:
-        raise LstmtoolError(f"{summary.errors:,} of {summary.files:,} file(s) not done (each named above; "
+        raise LstmtoolError(f"{summary.errors:,} of {summary.inputs:,} file(s) not done (named above or in the manifest; "
                             "a rerun redoes the failed ones)")
+
+
+def run_verify(models, tolerance, seed, as_json, jobs, scheduler, timeout):
+    from ..errors import LstmtoolError
+    from ..fleet.jobs import verify
+
+    progress = Progress("verify")
+
+    def on_record(record):
+        progress.advance(record)
+        if as_json:
+            click.echo(json.dumps(record, default=str))
+            return
+        worst = max((r["max_abs_diff"] for r in record.get("layers") or []), default=None)
+        if record.get("ok"):
+            click.echo(f"ok    {record['input']}  ({record['keras']}, max |diff| {worst:.3g})")
+        elif record.get("layers"):
+            click.echo(f"FAIL  {record['input']}  ({record['keras']}, max |diff| {worst:.3g})")
+        else:
+            error, name = record["error"] or "", record["input"]
+            click.echo(f"lstmtool: {record['result']}: " + (error if error.startswith(name) else f"{name}: {error}"),
+                       err=True)
+
+    try:
+        summary = verify(models, tolerance=tolerance, seed=seed, jobs=jobs, scheduler=scheduler, timeout=timeout,
+                         on_record=on_record, on_start=progress.start, isolate=True)
+    finally:
+        progress.stop()
+    _say(summary.line("verified"))
+    if summary.errors:
+        raise LstmtoolError(f"{summary.errors:,} of {summary.files:,} file(s) did not verify (each named above)")

@@ -138,38 +138,34 @@ def diff(ctx, a, b, patterns, as_json, png, force):
 @click.option("--layer", "patterns", multiple=True, help="Only cells matching this glob (repeatable).")
 @click.option("--jobs", "-j", type=click.IntRange(1, 64), default=1, show_default=True,
               help="Read this many files at once (remote files: their requests overlap).")
+@click.option("--scheduler", metavar="ADDRESS",
+              help="Read the files on a Dask cluster (its scheduler's address; lstmtool[fleet]).")
 @click.option("--json", "as_json", is_flag=True, help="Print rows as JSON.")
 @click.option("--csv", "as_csv", is_flag=True, help="Print rows as CSV.")
 @click.option("--plot", "png", type=click.Path(dir_okay=False), help="Also draw the series to a PNG.")
 @click.option("--force", is_flag=True, help="Let --plot replace an existing PNG.")
-def trace(checkpoints, stat, part, gate, patterns, jobs, as_json, as_csv, png, force):
+def trace(checkpoints, stat, part, gate, patterns, jobs, scheduler, as_json, as_csv, png, force):
     """One statistic of one gate across many checkpoints, in natural file-name order.
+
+    CHECKPOINTS are files, globs, directories of models, URL globs and @lists.
 
     \b
     Example:
         lstmtool trace 'weights-*.hdf5' --stat mean --part b --gate f
         lstmtool trace ckpt/*.h5 --stat l2 --part U --csv --plot forget.png
+        lstmtool trace 's3://runs/exp1/*.h5' --scheduler tcp://10.0.0.5:8786 --json
     """
-    import sys
+    import os
 
-    from ..pictures import compare
-    from ..core.names import expand_models
     from . import textout
+    from .fleet import names_many
 
-    files = expand_models(checkpoints)
-    progress = None
-    if len(files) > 5 and sys.stderr.isatty() and not textout.QUIET:
-        from rich.progress import Progress
-
-        bar = Progress(transient=True)
-        task = bar.add_task("reading", total=len(files))
-        bar.start()
-        progress = lambda _path: bar.advance(task)  # noqa: E731
-    try:
-        data = compare.trace(files, stat, part, gate, patterns, progress, jobs=jobs)
-    finally:
-        if progress:
-            bar.stop()
+    # local files and globs stay in this process; the rest is the fleet engine's
+    if scheduler or any(names_many(c) and (c.startswith("@") or "://" in c or os.path.isdir(c))
+                        for c in checkpoints):
+        data = _trace_many(checkpoints, stat, part, gate, patterns, jobs, scheduler)
+    else:
+        data = _trace_files(checkpoints, stat, part, gate, patterns, jobs)
     if png:
         from ..pictures import draw as pictures
 
@@ -198,6 +194,43 @@ def trace(checkpoints, stat, part, gate, patterns, jobs, as_json, as_csv, png, f
         textout.echo_lines(textout.split_columns([[r[0]] + [f"{float(v):.6g}" if v else "" for v in r[1:]]
                                                   for r in rows], header))
     _batch_status(data["errors"], len(data["rows"]))
+
+
+def _trace_files(checkpoints, stat, part, gate, patterns, jobs):
+    """Files and globs, read in this process (`jobs` threads)."""
+    import sys
+
+    from ..core.names import expand_models
+    from ..pictures import compare
+    from . import textout
+
+    files = expand_models(checkpoints)
+    progress = None
+    if len(files) > 5 and sys.stderr.isatty() and not textout.QUIET:
+        from rich.progress import Progress
+
+        bar = Progress(transient=True)
+        task = bar.add_task("reading", total=len(files))
+        bar.start()
+        progress = lambda _path: bar.advance(task)  # noqa: E731
+    try:
+        return compare.trace(files, stat, part, gate, patterns, progress, jobs=jobs)
+    finally:
+        if progress:
+            bar.stop()
+
+
+def _trace_many(checkpoints, stat, part, gate, patterns, jobs, scheduler):
+    """Directories, @lists, URL globs or a Dask cluster: the fleet engine reads the files."""
+    from ..fleet.jobs import trace as run
+    from .fleet import Progress
+
+    progress = Progress("trace")
+    try:
+        return run(checkpoints, stat, part, gate, patterns, jobs=jobs, scheduler=scheduler,
+                   on_record=progress.advance, on_start=progress.start)
+    finally:
+        progress.stop()
 
 
 def _batch_status(errors, total):

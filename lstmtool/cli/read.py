@@ -7,6 +7,7 @@ import click
 
 from ..errors import LstmtoolError
 from . import cli
+from .fleet import engine_options
 
 MODEL = click.argument("model", type=click.Path())
 
@@ -126,25 +127,35 @@ def show(model, layer, gates, parts, stored, precision, fmt, as_json):
 
 
 @cli.command()
-@MODEL
+@click.argument("models", nargs=-1, required=True, type=click.Path())
 @click.option("--tolerance", type=float, default=None,
               help="Max abs difference allowed [default: 1e-5; 1e-2 for float16 weights].")
 @click.option("--seed", default=0, show_default=True, help="Seed of the random test input.")
-@click.option("--json", "as_json", is_flag=True, help="Per-layer results as JSON.")
-def verify(model, tolerance, seed, as_json):
+@click.option("--json", "as_json", is_flag=True,
+              help="Per-layer results as JSON (many files: one JSON record a line).")
+@engine_options
+def verify(models, tolerance, seed, as_json, jobs, scheduler, timeout):
     """Run each recurrent layer in Keras and in lstmtool's NumPy reference; compare.
 
     Needs Keras (pip install 'lstmtool[verify]'): Keras 3 for files Keras 3 wrote,
-    tf-keras for Keras 2 files.
+    tf-keras for Keras 2 files. Several files, a directory, a glob, a URL prefix or an
+    @list give one line (or --json record) per file; the exit status is 1 if any failed.
 
     \b
     Example:
         lstmtool verify model.h5
         lstmtool verify model.keras --tolerance 1e-4 --json
+        lstmtool verify models/ --jobs 2
+        lstmtool verify 's3://bucket/models/' --scheduler tcp://10.0.0.5:8786 --json
     """
     from . import render
+    from .fleet import is_bulk, run_verify
+
+    if is_bulk(models, None, jobs, scheduler):
+        return run_verify(models, tolerance, seed, as_json, jobs, scheduler, timeout)
     from ..reading.verify import verify_file
 
+    model = models[0]
     result = verify_file(model, tolerance=tolerance, seed=seed)
     if as_json:
         click.echo(json.dumps(result, indent=2))

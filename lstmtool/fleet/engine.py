@@ -38,12 +38,17 @@ def failed(job, args, reason) -> dict:
     """The record of a file no worker could finish."""
     from . import work
 
+    error = f"{work._shown(args[0])}: {reason}"
+    if job == "trace":
+        return {"file": work._shown(args[0]), "values": {}, "error": error}
     if job == "scan":
         record = work.scan_record(args[0])
+    elif job == "verify":
+        record = {"input": work._shown(args[0]), "ok": False}
     else:
         record = {"input": work._shown(args[0]), "output": work._shown(args[1])}
     record.update(work.fingerprint(args[0]))
-    record.update(result="failed", error=f"{work._shown(args[0])}: {reason}")
+    record.update(result="failed", error=error)
     return record
 
 

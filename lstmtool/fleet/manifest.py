@@ -41,6 +41,15 @@ def read(path, key="input") -> dict:
     return last
 
 
+def cache_dir() -> str:
+    """Where local journals of remote jobs live: $LSTMTOOL_CACHE_DIR, else
+    $XDG_CACHE_HOME/lstmtool, else ~/.cache/lstmtool (never the working directory)."""
+    if os.environ.get("LSTMTOOL_CACHE_DIR"):
+        return os.environ["LSTMTOOL_CACHE_DIR"]
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(base, "lstmtool")
+
+
 def same_input(entry, fingerprint) -> bool:
     got = {k: entry.get(k) for k in FINGERPRINT if entry.get(k) is not None}
     now = {k: fingerprint.get(k) for k in FINGERPRINT if fingerprint.get(k) is not None}

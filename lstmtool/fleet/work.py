@@ -164,15 +164,90 @@ def upgrade_one(url, out, **storage_options) -> dict:
 
 def forget_bias_one(url, out, value=1.0, patterns=(), **storage_options) -> dict:
     """set-forget-bias written to a new file `out` (the input is never changed)."""
-    from ..surgery.edit import plan_forget_bias, write
+    from ..surgery.edit import plan_forget_bias
+
+    return _edited(url, out, lambda src: plan_forget_bias(src, value, patterns), storage_options)
+
+
+def set_one(url, out, target, value, allow_nonfinite=False, **storage_options) -> dict:
+    """`set` TARGET (LAYERPATH:PART_GATE) to VALUE, written to a new file `out`."""
+    from ..surgery.edit import plan_set
+
+    return _edited(url, out, lambda src: plan_set(src, target, value, None, allow_nonfinite), storage_options)
+
+
+def scale_one(url, out, target, factor, **storage_options) -> dict:
+    """`scale` TARGET by FACTOR, written to a new file `out`."""
+    from ..surgery.edit import plan_scale
+
+    return _edited(url, out, lambda src: plan_scale(src, target, factor), storage_options)
+
+
+def chrono_one(url, out, tmax, seed=None, patterns=(), **storage_options) -> dict:
+    """`chrono-init` written to a new file `out` (with a seed, every file gets the same draw
+    for cells of the same width: the seed is the draw)."""
+    from ..surgery.edit import plan_chrono
+
+    return _edited(url, out, lambda src: plan_chrono(src, tmax, seed, patterns), storage_options)
+
+
+def _edited(url, out, make_plan, storage_options) -> dict:
+    from ..surgery.edit import write
     from . import outputs
 
     def job(record):
         with outputs.staged(out) as dest, outputs.local_input(url, True, dest) as src:
-            plan = write(plan_forget_bias(src, value, patterns), out=dest)
+            plan = write(make_plan(src), out=dest)
         return {"changed": sum(c.changed for c in plan.changes)}
 
     return _recorded(url, out, job, storage_options)
+
+
+# -- jobs that only read: a result per input ------------------------------------------------------
+
+def verify_one(url, tolerance=None, seed=0, **storage_options) -> dict:
+    """`verify` of one file: each recurrent layer in Keras against the NumPy reference.
+    {"input", "ok", "keras", "layers", "error", "result"}; a remote file is verified from
+    a temporary local copy (Keras reads local files)."""
+    import contextlib
+    import tempfile
+
+    from ..reading.verify import verify_file
+
+    def job(record):
+        with contextlib.ExitStack() as stack:
+            src = url
+            if _is_remote(url):
+                from ..remote import downloaded
+
+                where = stack.enter_context(tempfile.TemporaryDirectory(prefix="lstmtool-verify-"))
+                src = stack.enter_context(downloaded(url, os.path.join(where, "x")))
+            result = verify_file(src, tolerance=tolerance, seed=seed)
+        if not result["ok"]:
+            bad = ", ".join(r["path"] for r in result["layers"] if not r["ok"])
+            record["error"] = f"{_shown(url)}: verify failed: difference above tolerance in {bad}"
+        return {"ok": result["ok"], "keras": result["keras"], "layers": result["layers"]}
+
+    record = _recorded(url, None, job, storage_options)
+    record.pop("output", None)
+    record.setdefault("ok", False)
+    if record["result"] == "done" and not record["ok"]:
+        record["result"] = "refused"  # the file computes differently from its Keras: a finding, not a fault
+    return record
+
+
+def trace_one(url, stat="mean", part="b", gate="f", patterns=(), **storage_options) -> dict:
+    """`trace`'s row of one file: {"file", "values": {cell path: stat}[, "error"]}."""
+    from ..pictures.compare import trace_row
+    from ..remote.rangefile import STORAGE_OPTIONS
+
+    token = STORAGE_OPTIONS.set(dict(storage_options) or None)
+    try:
+        row = trace_row(url, stat, part, gate, patterns)
+    finally:
+        STORAGE_OPTIONS.reset(token)
+    row["file"] = _shown(url)
+    return row
 
 
 def _is_remote(path):
@@ -191,14 +266,14 @@ def _recorded(url, out, job, storage_options) -> dict:
     from ..remote.rangefile import STORAGE_OPTIONS
 
     started = time.monotonic()
-    record = {"input": _shown(url), "output": _shown(out), "result": None, "error": None}
+    record = {"input": _shown(url), "output": _shown(out) if out else None, "result": None, "error": None}
     token = STORAGE_OPTIONS.set(dict(storage_options) or None)
     try:
         record.update(fingerprint(url))
         if not _is_remote(url):  # a remote input is known by its ETag: hashing would download it
             record["sha256"] = sha256_of(url)
         record.update(job(record))
-        record["result"] = "done"
+        record["result"] = "done" if record["error"] is None else "refused"
     except LstmtoolError as e:
         record["error"], record["result"] = str(e), outcome(e)
     except MemoryError:
@@ -211,4 +286,6 @@ def _recorded(url, out, job, storage_options) -> dict:
     return record
 
 
-JOBS = {"scan": scan_one, "upgrade": upgrade_one, "set-forget-bias": forget_bias_one}
+JOBS = {"scan": scan_one, "upgrade": upgrade_one, "set-forget-bias": forget_bias_one, "set": set_one,
+        "scale": scale_one, "chrono-init": chrono_one, "verify": verify_one, "trace": trace_one}
+WRITES = ("upgrade", "set-forget-bias", "set", "scale", "chrono-init")  # an output per input, under -o DIR/

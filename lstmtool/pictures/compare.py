@@ -103,15 +103,15 @@ def diff(path_a, path_b, patterns=()) -> dict:
 CUDNN_EQUIVALENT = {"CuDNNLSTM": "LSTM", "CuDNNGRU": "GRU", "LSTM": "CuDNNLSTM", "GRU": "CuDNNGRU"}
 
 
-def _trace_row(path, stat, part, gate, patterns):
-    """({file, values[, error]}, [cell paths]) of one file."""
+def trace_row(path, stat, part, gate, patterns):
+    """{file, values: {cell path: statistic}[, error]} of one file."""
     from ..errors import LstmtoolError
 
-    values, paths = {}, []
+    values = {}
     try:
         m = load(path)
     except LstmtoolError as e:  # one half-written checkpoint must not hide the others
-        return {"file": path, "values": {}, "error": str(e)}, []
+        return {"file": path, "values": {}, "error": str(e)}
     with m:
         for cell in m.cells:
             if not matches(cell.path, patterns):
@@ -122,8 +122,7 @@ def _trace_row(path, stat, part, gate, patterns):
                 continue
             a = views[g].numpy()
             values[cell.path] = stats_of(effective_bias(a) if part == "b" else a)[stat]
-            paths.append(cell.path)
-    return {"file": path, "values": values}, paths
+    return {"file": path, "values": values}
 
 
 def trace(files, stat="mean", part="b", gate="f", patterns=(), progress=None, jobs=1) -> dict:
@@ -136,19 +135,25 @@ def trace(files, stat="mean", part="b", gate="f", patterns=(), progress=None, jo
         from concurrent.futures import ThreadPoolExecutor
 
         with ThreadPoolExecutor(max_workers=min(jobs, len(files))) as pool:
-            results = list(pool.map(lambda p: _trace_row(p, stat, part, gate, patterns), files))
+            results = list(pool.map(lambda p: trace_row(p, stat, part, gate, patterns), files))
     else:
-        results = [_trace_row(p, stat, part, gate, patterns) for p in files]
-    rows, cells = [], []
-    for path, (row, paths) in zip(files, results):
-        rows.append(row)
-        cells += [c for c in paths if c not in cells]
+        results = [trace_row(p, stat, part, gate, patterns) for p in files]
+    for path in files:
         if progress:
             progress(path)
+    return assemble(results, stat, part, gate)
+
+
+def assemble(rows, stat, part, gate) -> dict:
+    """trace's result from its rows (one per file, in order): the cells are every cell
+    path seen, in the order first seen."""
+    cells = []
+    for row in rows:
+        cells += [c for c in row["values"] if c not in cells]
     if not cells and not any("error" in r for r in rows):
         from ..errors import ModelError
 
-        raise ModelError(f"no recurrent cell in {len(files)} file(s) has {part}_{gate} "
+        raise ModelError(f"no recurrent cell in {len(rows)} file(s) has {part}_{gate} "
                          "(or every cell is incomplete); nothing to trace")
     return {"stat": stat, "part": part, "gate": gate, "cells": cells, "rows": rows,
             "errors": sum("error" in r for r in rows)}
