@@ -30,6 +30,7 @@ from ..errors import ModelError, UsageError
 from ..reading.reader import load
 from .translate import CELLS, RECURRENT, Refused, model_config
 
+OPS_MODULE = "keras.src.ops."  # Keras 3 operation nodes of a functional model (TF-op layers become these)
 CONVOLUTIONS = {"Conv1D": 1, "Conv2D": 2, "Conv3D": 3}  # spatial axes of each kernel
 RECURRENT_GATES = {"lstm": ("i", "f", "o"), "gru": ("z", "r")}  # the gates recurrent_activation drives
 KERAS3_VERSION = "3.0.0"  # the format written; any Keras 3 reads it
@@ -236,6 +237,7 @@ def _emit(d, tree_path, lpath, tree: TreeWriter, source):
     if cls in ("Sequential", "Functional"):
         tree.vars(tree_path, name)
         subs = cfg["layers"][1:] if cls == "Sequential" else cfg["layers"]  # Sequential hides its InputLayer
+        subs = [s for s in subs if not s.get("module", "").startswith(OPS_MODULE)]  # ops hold no weights
         for sub, key in _numbered(subs):
             _emit(sub, here(f"layers/{key}"), f"{lpath}/{sub['config']['name']}".lstrip("/"), tree, source)
     elif cls == "Bidirectional":

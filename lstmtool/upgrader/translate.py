@@ -9,7 +9,7 @@ from __future__ import annotations
 import copy
 from dataclasses import dataclass, field
 
-from . import table as T
+from . import table as T, tfops
 from ..core.config import MODEL_CLASSES
 from ..errors import ModelError, UsageError
 from .objects import DROP, Untranslatable, activation, translate_value
@@ -85,7 +85,10 @@ def _model(d, path, ctx, depth):
                 raise Refused(f"Sequential model {name!r} states no input shape; Keras 3 could not build it "
                               "to load its weights")
             new.append(_input_layer({"batch_shape": shape, "name": f"{name}_input"}))
-        new += [_any(x, sub(_name(x)), ctx, depth + 1) for x in layers]
+        for x in layers:
+            t = _any(x, sub(_name(x)), ctx, depth + 1)
+            before = t.pop("__before__", None)
+            new += [before, t] if before else [t]
         return {"module": T.MODEL_MODULES["Sequential"], "class_name": "Sequential",
                 "config": {"name": name, "trainable": cfg.get("trainable", True), "layers": new},
                 "registered_name": None, "build_config": {"input_shape": new[0]["config"]["batch_shape"]}}
@@ -93,16 +96,40 @@ def _model(d, path, ctx, depth):
     # Keras 1/2 count a nested model's own construction as its node 0; Keras 3 does not.
     shifted = {_name(x) for x in cfg.get("layers", [])
                if x.get("class_name") in MODEL_CLASSES and ctx.keras_major < 3}
+    names = {x.get("name") or _name(x) for x in cfg.get("layers", [])}
     for x in cfg.get("layers", []):
+        if x.get("class_name") in tfops.CLASSES and not _is_replaced(x, sub(_name(x)), ctx):
+            layers.append(_tf_op(x, sub(_name(x)), names, shifted, ctx))
+            continue
         t = _any(x, sub(_name(x)), ctx, depth + 1) if x.get("class_name") != "InputLayer" \
             else _input_layer(x.get("config", {}))
         t["name"] = _name(x)
         t["inbound_nodes"] = _nodes(x.get("inbound_nodes", []), shifted)
+        before = t.pop("__before__", None)
+        if before:  # a layer Keras 3 needs in front of this one (hard_sigmoid's 1.2): rewired
+            before.update(name=before["config"]["name"], inbound_nodes=t["inbound_nodes"])
+            t["inbound_nodes"] = [[[before["name"], k, 0, {}]] for k in range(len(before["inbound_nodes"]))]
+            layers.append(before)
         layers.append(t)
     ends = {k: _refs(cfg.get(k), shifted) for k in ("input_layers", "output_layers")}
     return {"module": T.MODEL_MODULES["Functional"], "class_name": "Functional",
             "config": {"name": name, "trainable": cfg.get("trainable", True), "layers": layers, **ends},
             "registered_name": "Functional", "build_config": {"input_shape": None}}
+
+
+def _is_replaced(d, path, ctx):
+    return path in ctx.replace or _name(d) in ctx.replace
+
+
+def _tf_op(d, path, names, shifted, ctx):
+    """A TF-op layer as a Keras 3 operation node (tfops), or refused naming the op."""
+    try:
+        node, what = tfops.translate(d, names, shifted)
+    except tfops.Untranslatable as e:
+        raise Refused(f"layer {path!r}: {e}; nothing written (--replace {_name(d)}=package>Class names a "
+                      "registered Keras 3 class to stand in for it)") from None
+    ctx.steps.append(Step(path, d.get("class_name"), f"ops.{node['class_name']}", [what]))
+    return node
 
 
 def _name(d):
@@ -216,10 +243,21 @@ def _layer(d, path, ctx, depth):
         step.scaled, step.scaled_gates = True, ["kernel", "bias"]  # hs2(z) = hs3(1.2 z): scale what makes z
         step.changes.append("activation hard_sigmoid kept exact: kernel and bias scaled by 1.2 "
                             "(Keras 3's x/6+0.5 of 1.2z is Keras 1/2's 0.2z+0.5)")
+    before = None
+    if cls == "Activation" and cfg.get("activation") == "hard_sigmoid" and ctx.weights_major < 3:
+        # hs2(x) = clip(0.2x + 0.5, 0, 1) = hs3(1.2x): a Rescaling(1.2) in front keeps it
+        before = {"module": T.LAYER_MODULE, "class_name": "Rescaling", "registered_name": None,
+                  "config": {"name": f"{_name(d)}_scale", "scale": T.HARD_SIGMOID_SCALE, "offset": 0.0,
+                             "trainable": cfg.get("trainable", True), "dtype": _dtype(cfg.get("dtype") or "float32")}}
+        step.changes.append(f"hard_sigmoid kept exact: Rescaling({T.HARD_SIGMOID_SCALE}) {_name(d)}_scale in front "
+                            "(Keras 3's x/6+0.5 of 1.2x is Keras 1/2's 0.2x+0.5)")
     if cls in ("Bidirectional", "TimeDistributed"):
         inner_path = f"{path}/forward" if cls == "Bidirectional" else path
         first = len(ctx.steps)
         cfg["layer"] = _layer(cfg["layer"], inner_path, ctx, depth + 1)
+        if "__before__" in cfg["layer"]:
+            raise Refused(f"layer {path!r}: {cls} around an Activation(hard_sigmoid): Keras 3's formula changed and "
+                          "the scaling it needs cannot go inside the wrapper; nothing written")
         if isinstance(cfg.get("backward_layer"), dict):
             cfg["backward_layer"] = _layer(cfg["backward_layer"], f"{path}/backward", ctx, depth + 1)
         elif cls == "Bidirectional":  # Keras builds the backward half from the forward config
@@ -268,7 +306,10 @@ def _layer(d, path, ctx, depth):
     _theano_padding(cls, cfg, path, ctx)
     _keep_accepted(cls, cfg, step, path)
     ctx.steps.append(step)
-    return {"module": T.LAYER_MODULE, "class_name": cls, "config": cfg, "registered_name": None}
+    out = {"module": T.LAYER_MODULE, "class_name": cls, "config": cfg, "registered_name": None}
+    if before:
+        out["__before__"] = before  # _model puts it in front of this layer
+    return out
 
 
 def _replaced(d, path, key, ctx):
@@ -357,11 +398,9 @@ def _check_activations(cls, cfg, path, ctx):
                 value = cfg[key] = activation(value, key)
             except Untranslatable as e:
                 raise Refused(f"layer {path!r}: {e}") from None
-        if value == "gelu":
-            raise Refused(f"layer {path!r}: gelu is exact in Keras 2 but approximate by default in Keras 3")
         if value == "hard_sigmoid" and ctx.weights_major < 3 and not (
                 key == "recurrent_activation" and cls in GATED
-                or key == "activation" and cls in SCALABLE
+                or key == "activation" and cls in SCALABLE | {"Activation"}
                 or key == "activation" and cls in ("GRU", "GRUCell", "SimpleRNN", "SimpleRNNCell", "LSTM",
                                                    "LSTMCell", "ConvLSTM1D", "ConvLSTM2D", "ConvLSTM3D")):
             raise Refused(f"layer {path!r}: {key}=hard_sigmoid changed formula in Keras 3 and cannot be "
