@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 NUMPY, NN, CORE = "keras.src.ops.numpy", "keras.src.ops.nn", "keras.src.ops.core"
 CLASSES = {"TFOpLambda", "SlicingOpLambda", "TensorFlowOpLayer"}
+CONSTANT = "_CONSTANT_VALUE"
 
 
 @dataclass(frozen=True)
@@ -68,6 +69,8 @@ TF_FUNCTIONS = {
     "tile": Op(NUMPY, "Tile", ("x",), {"multiples": "repeats"}, ignored=NAME),
     "__operators__.getitem": Op(NUMPY, "GetItem", ("x", "slice_spec")),
 }
+
+FLIP = Op(NUMPY, "Flip", ("x",), {"axis": "axis"})  # x[:, ::-1], see _flip_axis
 
 # TF 1.x TensorFlowOpLayer: the NodeDef's `op`. `call` names the inputs by position: "x"
 # (a tensor or a constant, a call argument), "*x" (all the tensors, one list argument), or
@@ -139,12 +142,19 @@ def _function(cfg, node, names, shifted):
     op = TF_FUNCTIONS.get(fn)
     if op is None:
         raise Untranslatable(f"tf.{fn} has no exact Keras 3 operation in lstmtool's table")
+    if node and isinstance(node[0], str):
+        node = [node]  # newer tf.keras writes a one-input node as its entry alone
     entries = [e for e in node if isinstance(e, list) and len(e) >= 3]
     if not entries or len(entries) != len(node):
         raise Untranslatable(f"tf.{fn}: its inbound node is not in tf.keras' form")
-    first = [_tensor(e, shifted) for e in entries]
+    # ["_CONSTANT_VALUE", -1, value, kwargs]: tf.keras' record of a constant first argument (2.0 - x)
+    first = [e[2] if e[0] == CONSTANT else _tensor(e, shifted) for e in entries]
     first = first[0] if len(first) == 1 else first
     given = dict(entries[0][3]) if len(entries[0]) > 3 and isinstance(entries[0][3], dict) else {}
+    if fn == "__operators__.getitem":
+        flipped = _flip_axis(given.get("slice_spec"))
+        if flipped is not None:  # x[:, ::-1]: Keras 3's torch backend takes no negative step; a flip is exact
+            op, given = FLIP, {"axis": flipped}
     settings = dict(op.fixed)
     args = [first]
     for key in op.call[1:]:
@@ -273,12 +283,27 @@ def _slices(spec, fn):
     for item in items:
         if isinstance(item, dict) and set(item) <= {"start", "stop", "step"} and \
                 all(v is None or isinstance(v, int) for v in item.values()):
+            if (item.get("step") or 1) < 0:
+                raise Untranslatable(f"tf.{fn}: a slice with a negative step other than a whole-axis [::-1] "
+                                     "(Keras 3's torch backend cannot slice so)")
             key.append({"class_name": "__slice__", "config": {k: item.get(k) for k in ("start", "stop", "step")}})
-        elif isinstance(item, int) and not isinstance(item, bool):
-            key.append(item)
+        elif isinstance(item, int) and not isinstance(item, bool) or item is None:
+            key.append(item)  # an index, or None: a new axis of size 1
+        elif item == {"class_name": "__ellipsis__"}:
+            key.append({"class_name": "__ellipsis__", "config": {}})
         else:
             raise Untranslatable(f"tf.{fn}: a slice of a kind Keras 3 does not take here ({_shown1(item)})")
     return key
+
+
+def _flip_axis(spec):
+    """The axis of a slice_spec that only reverses one axis (x[:, ::-1]), else None."""
+    items = spec if isinstance(spec, list) else [spec]
+    full = {"start": None, "stop": None, "step": None}
+    flips = [k for k, item in enumerate(items) if item == {**full, "step": -1}]
+    if len(flips) == 1 and all(item == full for k, item in enumerate(items) if k != flips[0]):
+        return flips[0]
+    return None
 
 
 def _plain(value):
