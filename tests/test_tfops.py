@@ -143,3 +143,9 @@ def test_the_peer_corpus_tf_op_files_compute_what_tf_keras_computes(tmp_path):
         x = np.random.default_rng(3).normal(0, 3, (6, *old.input_shape[1:])).astype("float32")
         np.testing.assert_allclose(keras.saving.load_model(out, compile=False).predict(x, verbose=0),
                                    old.predict(x, verbose=0), atol=1e-5, err_msg=src)
+
+
+def test_the_translator_knows_the_tf_op_classes_without_importing_the_tables():
+    from lstmtool.upgrader import tfops, translate
+
+    assert translate.TF_OP_CLASSES == tfops.CLASSES

@@ -155,21 +155,27 @@ def is_bulk(models, out, jobs, scheduler) -> bool:
 
 
 def names_many(arg) -> bool:
-    """An @list, a glob, or a directory of models (not a SavedModel or checkpoint directory)."""
-    from ..fleet.inputs import GLOB_CHARS, _is_bundle_dir
-    from ..remote import urls
-
+    """An @list, a glob, or a directory of models (not a SavedModel or checkpoint directory).
+    A plain file imports nothing: every single-file command asks this."""
+    glob_chars = "*?["  # fleet.inputs.GLOB_CHARS
     if arg.startswith("@"):
         return True
-    if urls.is_remote(arg):
-        return any(ch in arg.split("?", 1)[0].split("://", 1)[1] for ch in GLOB_CHARS)
-    if not os.path.exists(arg) and any(ch in arg for ch in GLOB_CHARS):
-        return True
-    return os.path.isdir(arg) and not _is_bundle_dir(arg) and not _is_checkpoint_dir(arg)
+    if "://" in arg:
+        from ..remote import urls
+
+        if urls.is_remote(arg):
+            return any(ch in arg.split("?", 1)[0].split("://", 1)[1] for ch in glob_chars)
+    if not os.path.exists(arg):
+        return any(ch in arg for ch in glob_chars)
+    if not os.path.isdir(arg):
+        return False
+    from ..fleet.inputs import _is_bundle_dir
+
+    return not _is_bundle_dir(arg) and not _is_checkpoint_dir(arg)
 
 
 def _is_checkpoint_dir(path):
-    from ..containers.tf_checkpoint import locate
+    from ..containers.tf_locate import locate
     from ..errors import LstmtoolError
 
     try:

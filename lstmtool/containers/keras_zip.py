@@ -264,22 +264,15 @@ class ArchiveWriter:
         if size >= 0xFFFFFFFF:
             raise ModelError("the weights are 4 GiB or more: too large for a plain zip archive")
         self.fh.flush()
-        # Flushing the data to disk and reading it back for its CRC overlap (both release
-        # the GIL); the header patched afterwards is fsync'ed again by the caller.
-        import threading
-
-        sync = threading.Thread(target=os.fsync, args=(self.fh.fileno(),))
-        sync.start()
-        try:
-            crc, pos = 0, 0
-            for offset, length, region_crc in sorted(known) + [(size, 0, 0)]:
-                if offset < pos or offset + length > size:
-                    raise ModelError("internal: copied regions overlap or leave the weights member")
-                crc = crc32.combine(crc, crc_of(self.fh, window.start + pos, offset - pos), offset - pos)
-                crc = crc32.combine(crc, region_crc, length)
-                pos = offset + length
-        finally:
-            sync.join()
+        # one fsync per file, by the caller after the header is patched: the copied datasets
+        # were handed to writeback as they were copied (keras3_tree), so it waits for little
+        crc, pos = 0, 0
+        for offset, length, region_crc in sorted(known) + [(size, 0, 0)]:
+            if offset < pos or offset + length > size:
+                raise ModelError("internal: copied regions overlap or leave the weights member")
+            crc = crc32.combine(crc, crc_of(self.fh, window.start + pos, offset - pos), offset - pos)
+            crc = crc32.combine(crc, region_crc, length)
+            pos = offset + length
         self.fh.seek(self._weights_offset + 14)
         self.fh.write(struct.pack("<III", crc, size, size))
         self.fh.seek(window.start + size)

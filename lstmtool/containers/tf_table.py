@@ -15,8 +15,7 @@ import google_crc32c
 
 from . import protowire as pw
 
-TABLE_MAGIC = 0xDB4775248B80FB57
-FOOTER_SIZE = 48
+from .tf_locate import FOOTER_SIZE, TABLE_MAGIC  # noqa: E402 - format facts kept with the locator
 TRAILER_SIZE = 5  # compression type byte + masked crc32c
 BLOCK_SIZE = 256 << 10  # what TensorFlow's table options use; any size reads back the same
 RESTART_INTERVAL = 16

@@ -30,7 +30,7 @@ import struct
 import numpy as np
 
 from . import tf_bundle
-from .tf_checkpoint import locate
+from .tf_locate import locate
 from ..errors import ModelError, UsageError, WriteError
 from ..core.files import copy_file, free_backup_name, fsync_dir, keep_owner_and_mode, temp_beside
 

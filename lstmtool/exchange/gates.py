@@ -30,7 +30,7 @@ BUNDLE = "gates"  # npz / safetensors bundle name in DIR
 def sha256(path) -> str:
     """Of the file; of a TF checkpoint or SavedModel, of its .index (which holds every
     tensor's CRC32C, so it changes whenever a weight does)."""
-    from ..containers.tf_checkpoint import locate
+    from ..containers.tf_locate import locate
 
     loc = locate(path)
     if loc is not None:

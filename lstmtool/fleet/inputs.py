@@ -106,7 +106,7 @@ def _is_bundle_dir(path):
 
 def _is_checkpoint_index(root, name):
     """A checkpoint's .index (not a SavedModel's variables/variables.index, found with its directory)."""
-    from ..containers.tf_checkpoint import is_index
+    from ..containers.tf_locate import is_index
 
     return is_index(os.path.join(root, name))
 

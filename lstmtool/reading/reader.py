@@ -174,9 +174,9 @@ def load(filename: str, config_text=None, layer_names=None) -> Model:
 
     if remote.is_remote(filename):
         return _load_remote(filename, config_text, layer_names)
-    from ..containers import tf_checkpoint
+    from ..containers.tf_locate import locate
 
-    location = tf_checkpoint.locate(filename)
+    location = locate(filename)
     if location is not None:
         return _from_checkpoint(filename, location)
     kind = sniff(filename)

@@ -9,7 +9,7 @@ def remote_bundle(url, base, cache, from_checkpoint):
     """A remote SavedModel directory or checkpoint prefix (its .index named or not); None if
     `url` is neither. The index and keras_metadata.pb are read whole, tensors by range."""
     from ..remote import urls as remote
-    from ..containers.tf_checkpoint import Location
+    from ..containers.tf_locate import Location
     from ..remote.rangefile import RemoteFiles
 
     files = RemoteFiles(url, cache)
@@ -33,7 +33,7 @@ def remote_bundle(url, base, cache, from_checkpoint):
 
 def _remote_named_checkpoint(base, files):
     """The prefix a remote directory's `checkpoint` state file names (relative to the directory)."""
-    from ..containers.tf_checkpoint import checkpoint_named_in
+    from ..containers.tf_locate import checkpoint_named_in
     from ..remote import urls as remote
 
     state = base + "/checkpoint"

@@ -275,7 +275,7 @@ def write(plan: Plan, out=None, backup=False, verify=False) -> Plan:
     if out is None and plan.changes and not any(c.changed for c in plan.changes):
         plan.unchanged = True
         return plan
-    from ..containers.tf_checkpoint import locate
+    from ..containers.tf_locate import locate
 
     if locate(plan.model) is not None:
         from ..containers import tf_writeback
@@ -296,7 +296,7 @@ def _keras_check(tmp):
 
 def check_outputs(models, out, force=False) -> list:
     """Where each model's result goes (None: in place). `-o` never silently replaces a file."""
-    from ..containers.tf_checkpoint import locate
+    from ..containers.tf_locate import locate
 
     if out is not None and len(models) > 1:
         raise UsageError("-o/--output takes one MODEL")

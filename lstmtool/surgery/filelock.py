@@ -122,7 +122,7 @@ def _lock_one(path, wait: bool, timeout: float):
 def _lock_path(path):
     """A TF checkpoint or SavedModel is several files, some replaced by rename mid-edit:
     its directory is what stays put, so that is what is locked."""
-    from ..containers.tf_checkpoint import locate
+    from ..containers.tf_locate import locate
 
     try:
         loc = locate(path)

@@ -23,7 +23,6 @@ import h5py
 import numpy as np
 
 from ..containers import crc32
-from ..containers.keras_zip import WEIGHTS_MEMBER, Window, check_consistent, crc_of, member_data_offset
 from ..errors import ModelError, UsageError, WriteError
 from ..core.files import copy_file, free_backup_name, fsync_dir, keep_owner_and_mode, temp_beside
 
@@ -63,8 +62,10 @@ class Target:
         self.zip_info = None
         self.offset = 0
         with open(filename, "rb") as fh:
-            if fh.read(4) == b"PK\x03\x04":
+            if fh.read(4) == b"PK\x03\x04":  # zipfile only for archives: .h5 edits skip its import
                 import zipfile
+
+                from ..containers.keras_zip import WEIGHTS_MEMBER, check_consistent, crc_of, member_data_offset
 
                 with zipfile.ZipFile(filename) as zf:
                     check_consistent(zf, fh, filename)
@@ -84,6 +85,8 @@ class Target:
             with h5py.File(filename, "r") as f:
                 yield f
             return
+        from ..containers.keras_zip import Window
+
         with Window(open(filename, "rb"), self.offset, self.zip_info.file_size) as window:
             with h5py.File(window, "r") as f:
                 yield f
@@ -111,6 +114,8 @@ def plan_raw(target: Target, edits):
 
 def store_zip_crc(tmp, target: Target, crc: int):
     """Write the weights member's new CRC-32 into both zip headers."""
+    from ..containers.keras_zip import WEIGHTS_MEMBER
+
     info = target.zip_info
     with open(tmp, "r+b") as fh:
         packed = struct.pack("<I", crc & 0xFFFFFFFF)

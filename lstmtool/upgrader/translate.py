@@ -9,7 +9,7 @@ from __future__ import annotations
 import copy
 from dataclasses import dataclass, field
 
-from . import table as T, tfops
+from . import table as T
 from ..core.config import MODEL_CLASSES
 from ..errors import ModelError, UsageError
 from .objects import DROP, Untranslatable, activation, translate_value
@@ -20,6 +20,7 @@ GATED = {"LSTM", "GRU", "LSTMCell", "GRUCell", "ConvLSTM1D", "ConvLSTM2D", "Conv
 SCALABLE = {"Dense", "Conv1D", "Conv2D", "Conv3D"}  # z = x W + b: hard_sigmoid(z) kept exact by scaling W, b
 SIGMOID_GATES = {"LSTM": ("i", "f", "o"), "GRU": ("z", "r")}  # the gates recurrent_activation drives
 MAX_DEPTH = 64
+TF_OP_CLASSES = {"TFOpLambda", "SlicingOpLambda", "TensorFlowOpLayer"}  # tfops.CLASSES (asserted in its tests)
 
 
 class Refused(ModelError):
@@ -98,7 +99,7 @@ def _model(d, path, ctx, depth):
                if x.get("class_name") in MODEL_CLASSES and ctx.keras_major < 3}
     names = {x.get("name") or _name(x) for x in cfg.get("layers", [])}
     for x in cfg.get("layers", []):
-        if x.get("class_name") in tfops.CLASSES and not _is_replaced(x, sub(_name(x)), ctx):
+        if x.get("class_name") in TF_OP_CLASSES and not _is_replaced(x, sub(_name(x)), ctx):
             layers.append(_tf_op(x, sub(_name(x)), names, shifted, ctx))
             continue
         t = _any(x, sub(_name(x)), ctx, depth + 1) if x.get("class_name") != "InputLayer" \
@@ -123,6 +124,7 @@ def _is_replaced(d, path, ctx):
 
 def _tf_op(d, path, names, shifted, ctx):
     """A TF-op layer as a Keras 3 operation node (tfops), or refused naming the op."""
+    from . import tfops  # its tables are built only for models that have TF ops
     try:
         node, what = tfops.translate(d, names, shifted)
     except tfops.Untranslatable as e:
