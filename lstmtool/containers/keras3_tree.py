@@ -239,7 +239,7 @@ class TreeWriter:
         self.f, self.raw = f, raw
         self.copied = []  # (offset in the HDF5 file, size, CRC-32) of each region copied by the kernel
 
-    def vars(self, path: str, name: str, arrays=()):
+    def vars(self, path: str, name: str, arrays=(), lpath=None):
         group = self.f.require_group(f"{path}/vars".lstrip("/"))
         group.attrs["name"] = name
         for k, array in enumerate(arrays):

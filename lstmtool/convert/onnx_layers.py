@@ -1,0 +1,361 @@
+"""Keras 3 layers as ONNX operators: one table, LAYERS, class name -> emitter.
+
+An emitter gets the builder, the layer path, its config, its input tensor names and its
+weights (Keras 3's order) and returns its output tensor names, as Keras lists them. Layers
+not in the table, and settings an emitter cannot compute exactly, are refused by name.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from . import onnx_recurrent as rnn
+from .errors import Unconvertible
+
+IDENTITY = {"Dropout", "SpatialDropout1D", "SpatialDropout2D", "SpatialDropout3D", "GaussianNoise",
+            "GaussianDropout", "AlphaDropout", "ActivityRegularization"}  # inference: the input itself
+RECURRENT = {"LSTM", "GRU", "SimpleRNN", "RNN"}
+MERGES = {"Add": "Sum", "Multiply": "Mul", "Average": "Mean", "Maximum": "Max", "Minimum": "Min"}
+REFUSED = {"Lambda": "a Lambda layer holds Python code, which lstmtool never runs",
+           "Masking": "masking is not converted yet (its steps would be computed, not skipped)",
+           "ConvLSTM1D": "ConvLSTM has no ONNX operator", "ConvLSTM2D": "ConvLSTM has no ONNX operator",
+           "ConvLSTM3D": "ConvLSTM has no ONNX operator"}
+
+
+def activation(b, name, x, path):
+    """Keras 3's activation `name` applied to x."""
+    r = b.rank.get(x)
+    name = rnn.activation_name(name)
+    simple = {"relu": "Relu", "sigmoid": "Sigmoid", "tanh": "Tanh", "softplus": "Softplus", "softsign": "Softsign",
+              "exponential": "Exp", "selu": "Selu"}  # ONNX Selu's defaults are Keras' constants
+    if name == "linear":
+        return x
+    if name in simple:
+        return b.op(simple[name], [x], f"{path}/{name}", rank=r)
+    if name == "softmax":
+        return b.op("Softmax", [x], f"{path}/softmax", rank=r, axis=-1)
+    if name == "log_softmax":
+        return b.op("LogSoftmax", [x], f"{path}/log_softmax", rank=r, axis=-1)
+    if name == "elu":
+        return b.op("Elu", [x], f"{path}/elu", rank=r, alpha=1.0)
+    if name == "leaky_relu":
+        return b.op("LeakyRelu", [x], f"{path}/leaky_relu", rank=r, alpha=0.2)
+    if name == "hard_sigmoid":  # Keras 3: relu6(x + 3) / 6
+        return b.op("HardSigmoid", [x], f"{path}/hard_sigmoid", rank=r, alpha=1 / 6, beta=0.5)
+    if name == "relu6":
+        return b.op("Clip", [x, _scalar(b, path, 0.0), _scalar(b, path, 6.0)], f"{path}/relu6", rank=r)
+    if name in ("silu", "swish"):
+        return b.op("Mul", [x, b.op("Sigmoid", [x], f"{path}/silu", rank=r)], f"{path}/silu", rank=r)
+    if name == "hard_silu":
+        hs = b.op("HardSigmoid", [x], f"{path}/hard_silu", rank=r, alpha=1 / 6, beta=0.5)
+        return b.op("Mul", [x, hs], f"{path}/hard_silu", rank=r)
+    if name == "gelu":  # Keras 3's activations.gelu: the exact (erf) form
+        erf = b.op("Erf", [b.op("Mul", [x, _scalar(b, path, 1 / math.sqrt(2))], f"{path}/gelu", rank=r)],
+                   f"{path}/gelu", rank=r)
+        one = b.op("Add", [erf, _scalar(b, path, 1.0)], f"{path}/gelu", rank=r)
+        return b.op("Mul", [b.op("Mul", [x, _scalar(b, path, 0.5)], f"{path}/gelu", rank=r), one], f"{path}/gelu",
+                    rank=r)
+    if name == "mish":
+        t = b.op("Tanh", [b.op("Softplus", [x], f"{path}/mish", rank=r)], f"{path}/mish", rank=r)
+        return b.op("Mul", [x, t], f"{path}/mish", rank=r)
+    raise Unconvertible(f"layer {path!r}: activation {name} has no ONNX equivalent here")
+
+
+def _scalar(b, path, value):
+    return b.const(f"{path}/const", np.asarray(value, dtype=np.float32))
+
+
+def _one(path, inputs):
+    if len(inputs) != 1:
+        raise Unconvertible(f"layer {path!r}: called with {len(inputs)} inputs where it takes one")
+    return inputs[0]
+
+
+def dense(b, path, cfg, inputs, arrays, **_):
+    x = _one(path, inputs)
+    y = b.op("MatMul", [x, b.const(f"{path}/kernel", arrays[0])], path, rank=b.rank.get(x))
+    if cfg.get("use_bias", True) and len(arrays) > 1:
+        y = b.op("Add", [y, b.const(f"{path}/bias", arrays[1])], path, rank=b.rank.get(x))
+    return [activation(b, cfg.get("activation"), y, path)]
+
+
+def activation_layer(b, path, cfg, inputs, arrays, **_):
+    return [activation(b, cfg.get("activation"), _one(path, inputs), path)]
+
+
+def identity(b, path, cfg, inputs, arrays, **_):
+    return [_one(path, inputs)]
+
+
+def relu_layer(b, path, cfg, inputs, arrays, **_):
+    x = _one(path, inputs)
+    r = b.rank.get(x)
+    if cfg.get("negative_slope") or cfg.get("threshold"):
+        raise Unconvertible(f"layer {path!r}: ReLU with a negative_slope or threshold is not converted yet")
+    y = b.op("Relu", [x], path, rank=r)
+    if cfg.get("max_value") is not None:
+        y = b.op("Min", [y, _scalar(b, path, float(cfg["max_value"]))], path, rank=r)
+    return [y]
+
+
+def leaky_relu(b, path, cfg, inputs, arrays, **_):
+    x = _one(path, inputs)
+    return [b.op("LeakyRelu", [x], path, rank=b.rank.get(x), alpha=float(cfg.get("negative_slope", 0.3)))]
+
+
+def elu_layer(b, path, cfg, inputs, arrays, **_):
+    x = _one(path, inputs)
+    return [b.op("Elu", [x], path, rank=b.rank.get(x), alpha=float(cfg.get("alpha", 1.0)))]
+
+
+def softmax_layer(b, path, cfg, inputs, arrays, **_):
+    x = _one(path, inputs)
+    axis = cfg.get("axis", -1)
+    if isinstance(axis, list):
+        if len(axis) != 1:
+            raise Unconvertible(f"layer {path!r}: softmax over several axes")
+        axis = axis[0]
+    return [b.op("Softmax", [x], path, rank=b.rank.get(x), axis=int(axis))]
+
+
+def embedding(b, path, cfg, inputs, arrays, **_):
+    if cfg.get("mask_zero"):
+        raise Unconvertible(f"layer {path!r}: mask_zero=True: masking is not converted yet (padded steps "
+                            "would be computed, not skipped)")
+    x = _one(path, inputs)
+    ids = b.op("Cast", [x], f"{path}/ids", rank=b.rank.get(x), to=7)  # int64
+    return [b.op("Gather", [b.const(f"{path}/embeddings", arrays[0]), ids], path, rank=(b.rank.get(x) or 2) + 1)]
+
+
+def flatten(b, path, cfg, inputs, arrays, **_):
+    return [b.op("Flatten", [_one(path, inputs)], path, rank=2, axis=1)]
+
+
+def reshape(b, path, cfg, inputs, arrays, **_):
+    target = [int(d) if d is not None else -1 for d in cfg["target_shape"]]
+    return [b.op("Reshape", [_one(path, inputs), b.ints(f"{path}/shape", [0] + target)], path,
+                 rank=len(target) + 1)]
+
+
+def permute(b, path, cfg, inputs, arrays, **_):
+    x = _one(path, inputs)
+    return [b.op("Transpose", [x], path, rank=b.rank.get(x), perm=[0] + [int(d) for d in cfg["dims"]])]
+
+
+def repeat_vector(b, path, cfg, inputs, arrays, **_):
+    x = b.unsqueeze(_one(path, inputs), [1], path, rank=3)
+    return [b.op("Expand", [x, b.ints(f"{path}/shape", [1, int(cfg["n"]), 1])], path, rank=3)]
+
+
+def concatenate(b, path, cfg, inputs, arrays, **_):
+    return [b.op("Concat", list(inputs), path, rank=b.rank.get(inputs[0]), axis=int(cfg.get("axis", -1)))]
+
+
+def merge(op):
+    def emit(b, path, cfg, inputs, arrays, **_):
+        return [b.op(op, list(inputs), path, rank=max(b.rank.get(i) or 0 for i in inputs) or None)]
+    return emit
+
+
+def subtract(b, path, cfg, inputs, arrays, **_):
+    if len(inputs) != 2:
+        raise Unconvertible(f"layer {path!r}: Subtract of {len(inputs)} inputs")
+    return [b.op("Sub", list(inputs), path, rank=b.rank.get(inputs[0]))]
+
+
+def _channel_axis(b, path, x, axis):
+    r = b.rank.get(x)
+    axes = axis if isinstance(axis, list) else [axis]
+    if len(axes) != 1 or r is None:
+        raise Unconvertible(f"layer {path!r}: normalization over axes {axis} of a tensor of unknown rank")
+    a = axes[0] % r
+    return a, r
+
+
+def batch_norm(b, path, cfg, inputs, arrays, **_):
+    x = _one(path, inputs)
+    a, r = _channel_axis(b, path, x, cfg.get("axis", -1))
+    arrays = list(arrays)
+    gamma = arrays.pop(0) if cfg.get("scale", True) else None
+    beta = arrays.pop(0) if cfg.get("center", True) else None
+    mean, var = arrays[0].astype(np.float64), arrays[1].astype(np.float64)
+    # inference: y = (x - mean) / sqrt(var + eps) * gamma + beta, folded into y = x * s + t
+    s = 1.0 / np.sqrt(var + float(cfg.get("epsilon", 1e-3)))
+    if gamma is not None:
+        s = s * gamma
+    t = -mean * s + (beta if beta is not None else 0.0)
+    shape = [-1] + [1] * (r - 1 - a)  # broadcast along the channel axis
+    y = b.op("Mul", [x, b.const(f"{path}/scale", s.astype(np.float32).reshape(shape))], path, rank=r)
+    return [b.op("Add", [y, b.const(f"{path}/shift", t.astype(np.float32).reshape(shape))], path, rank=r)]
+
+
+def layer_norm(b, path, cfg, inputs, arrays, **_):
+    x = _one(path, inputs)
+    a, r = _channel_axis(b, path, x, cfg.get("axis", -1))
+    if a != r - 1 or cfg.get("rms_scaling"):
+        raise Unconvertible(f"layer {path!r}: LayerNormalization over an axis but the last, or rms_scaling")
+    arrays = list(arrays)
+    gamma = arrays.pop(0) if cfg.get("scale", True) else None
+    beta = arrays.pop(0) if cfg.get("center", True) else None
+    n = (gamma if gamma is not None else beta)
+    if n is None:
+        raise Unconvertible(f"layer {path!r}: LayerNormalization without scale or center (its width is unknown)")
+    gamma = gamma if gamma is not None else np.ones_like(beta)
+    ins = [x, b.const(f"{path}/gamma", gamma)] + ([b.const(f"{path}/beta", beta)] if beta is not None else [])
+    return [b.op("LayerNormalization", ins, path, rank=r, axis=-1, epsilon=float(cfg.get("epsilon", 1e-3)))]
+
+
+def _channels_last(path, cfg):
+    if cfg.get("data_format", "channels_last") != "channels_last":
+        raise Unconvertible(f"layer {path!r}: data_format={cfg.get('data_format')} is not converted yet")
+
+
+def _single(value):
+    return int(value[0] if isinstance(value, (list, tuple)) else value)
+
+
+def conv1d(b, path, cfg, inputs, arrays, **_):
+    _channels_last(path, cfg)
+    x = b.op("Transpose", [_one(path, inputs)], f"{path}/channels_first", rank=3, perm=[0, 2, 1])
+    k, s, d = _single(cfg["kernel_size"]), _single(cfg.get("strides", 1)), _single(cfg.get("dilation_rate", 1))
+    groups = int(cfg.get("groups", 1))
+    attrs = {"kernel_shape": [k], "strides": [s], "dilations": [d], "group": groups}
+    padding = cfg.get("padding", "valid")
+    if padding == "causal":
+        attrs["pads"] = [d * (k - 1), 0]
+    elif padding == "same":
+        attrs["auto_pad"] = "SAME_UPPER"  # TensorFlow's rule: the odd pixel after
+    else:
+        attrs["pads"] = [0, 0]
+    ins = [x, b.const(f"{path}/kernel", np.transpose(arrays[0], (2, 1, 0)))]
+    if cfg.get("use_bias", True) and len(arrays) > 1:
+        ins.append(b.const(f"{path}/bias", arrays[1]))
+    y = b.op("Conv", ins, path, rank=3, **attrs)
+    y = b.op("Transpose", [y], f"{path}/channels_last", rank=3, perm=[0, 2, 1])
+    return [activation(b, cfg.get("activation"), y, path)]
+
+
+def pool1d(op):
+    def emit(b, path, cfg, inputs, arrays, **_):
+        _channels_last(path, cfg)
+        x = b.op("Transpose", [_one(path, inputs)], f"{path}/channels_first", rank=3, perm=[0, 2, 1])
+        k = _single(cfg.get("pool_size", 2))
+        s = _single(cfg.get("strides") or k)
+        attrs = {"kernel_shape": [k], "strides": [s]}
+        attrs["auto_pad"] = "SAME_UPPER" if cfg.get("padding", "valid") == "same" else "VALID"
+        if op == "AveragePool":
+            attrs["count_include_pad"] = 0  # Keras averages over the real steps only
+        y = b.op(op, [x], path, rank=3, **attrs)
+        return [b.op("Transpose", [y], f"{path}/channels_last", rank=3, perm=[0, 2, 1])]
+    return emit
+
+
+def global_pool1d(op):
+    def emit(b, path, cfg, inputs, arrays, **_):
+        _channels_last(path, cfg)
+        keep = bool(cfg.get("keepdims", False))
+        return [b.reduce(op, _one(path, inputs), [1], path, keepdims=int(keep), rank=3 if keep else 2)]
+    return emit
+
+
+def _pair(value):
+    return (int(value), int(value)) if isinstance(value, int) else (int(value[0]), int(value[1]))
+
+
+def cropping1d(b, path, cfg, inputs, arrays, **_):
+    start, end = _pair(cfg.get("cropping", (1, 1)))
+    stop = -end if end else 2 ** 62
+    return [b.op("Slice", [_one(path, inputs), b.ints(f"{path}/start", [start]), b.ints(f"{path}/end", [stop]),
+                           b.ints(f"{path}/axis", [1])], path, rank=3)]
+
+
+def zero_padding1d(b, path, cfg, inputs, arrays, **_):
+    before, after = _pair(cfg.get("padding", (1, 1)))
+    return [b.op("Pad", [_one(path, inputs), b.ints(f"{path}/pads", [0, before, 0, 0, after, 0])], path, rank=3)]
+
+
+def recurrent(b, path, cfg, inputs, arrays, cls=None, states=(), weights=None, flip_output=False, **_):
+    x = _one(path, inputs)
+    if cls == "RNN":
+        cell = cfg["cell"]
+        if cell.get("class_name") == "StackedRNNCells":
+            subs = cell["config"]["cells"]
+            cells = [(c["class_name"], c["config"], weights(f"{path}/cell_{k}"), f"{path}/cell_{k}")
+                     for k, c in enumerate(subs)]
+        else:
+            cells = [(cell["class_name"], cell["config"], weights(path), path)]
+    else:
+        cells = [(cls, cfg, weights(path), path)]
+    return rnn.run_layer(b, path, cls, cfg, cells, x, list(states), flip_output=flip_output)
+
+
+def bidirectional(b, path, cfg, inputs, arrays, states=(), weights=None, **_):
+    x = _one(path, inputs)
+    forward = cfg["layer"]
+    backward = cfg.get("backward_layer")
+    if backward is None:  # Keras builds it from the forward config, go_backwards flipped
+        backward = {"class_name": forward["class_name"],
+                    "config": {**forward["config"], "go_backwards": not forward["config"].get("go_backwards", False)}}
+    halves = []
+    states = list(states)
+    for half, sub, flip in (("forward", forward, False), ("backward", backward, True)):
+        n = len(states) // 2
+        mine, states = (states[:n], states[n:]) if n else ([], states)
+        halves.append(recurrent(b, f"{path}/{half}", sub["config"], [x], None, cls=sub["class_name"], states=mine,
+                                weights=weights, flip_output=flip and sub["config"].get("return_sequences")))
+    (y, *fs), (y_rev, *bs) = halves
+    mode = cfg.get("merge_mode", "concat")
+    r = b.rank.get(y)
+    if mode == "concat":
+        out = [b.op("Concat", [y, y_rev], path, rank=r, axis=-1)]
+    elif mode == "sum":
+        out = [b.op("Add", [y, y_rev], path, rank=r)]
+    elif mode == "mul":
+        out = [b.op("Mul", [y, y_rev], path, rank=r)]
+    elif mode == "ave":
+        out = [b.op("Mul", [b.op("Add", [y, y_rev], path, rank=r), _scalar(b, path, 0.5)], path, rank=r)]
+    elif mode is None:
+        out = [y, y_rev]
+    else:
+        raise Unconvertible(f"layer {path!r}: merge_mode={mode}")
+    return out + fs + bs
+
+
+def time_distributed(b, path, cfg, inputs, arrays, weights=None, **_):
+    inner = cfg["layer"]
+    cls = inner["class_name"]
+    x = _one(path, inputs)
+    if cls in ("Dense", "Activation") or cls in IDENTITY:  # they act on the last axis alone
+        return LAYERS[cls](b, path, inner["config"], [x], weights(path))
+    if cls not in RECURRENT:
+        raise Unconvertible(f"layer {path!r}: TimeDistributed({cls}) is not converted yet")
+    # [N, T, *rest] -> [N*T, *rest] -> the layer -> [N, T, *out]
+    r = b.rank.get(x)
+    shape = b.op("Shape", [x], f"{path}/shape", rank=1)
+    rest = b.op("Slice", [shape, b.ints(f"{path}/two", [2]), b.ints(f"{path}/end", [r])], f"{path}/rest", rank=1)
+    flat = b.op("Reshape", [x, b.op("Concat", [b.ints(f"{path}/minus1", [-1]), rest], f"{path}/flat_shape", rank=1,
+                                    axis=0)], f"{path}/flat", rank=r - 1)
+    ys = recurrent(b, path, inner["config"], [flat], None, cls=cls, weights=weights)
+    if len(ys) != 1:
+        raise Unconvertible(f"layer {path!r}: TimeDistributed over a layer returning states")
+    y = ys[0]
+    ry = b.rank.get(y)
+    lead = b.op("Slice", [shape, b.ints(f"{path}/zero", [0]), b.ints(f"{path}/two2", [2])], f"{path}/lead", rank=1)
+    tail = b.op("Slice", [b.op("Shape", [y], f"{path}/yshape", rank=1), b.ints(f"{path}/one", [1]),
+                          b.ints(f"{path}/yend", [ry])], f"{path}/tail", rank=1)
+    return [b.op("Reshape", [y, b.op("Concat", [lead, tail], f"{path}/out_shape", rank=1, axis=0)], path, rank=ry + 1)]
+
+
+LAYERS = {
+    "Dense": dense, "Activation": activation_layer, "ReLU": relu_layer, "LeakyReLU": leaky_relu, "ELU": elu_layer,
+    "Softmax": softmax_layer, "Embedding": embedding, "Flatten": flatten, "Reshape": reshape, "Permute": permute,
+    "RepeatVector": repeat_vector, "Concatenate": concatenate, "Subtract": subtract,
+    "BatchNormalization": batch_norm, "LayerNormalization": layer_norm, "Conv1D": conv1d,
+    "MaxPooling1D": pool1d("MaxPool"), "AveragePooling1D": pool1d("AveragePool"),
+    "GlobalAveragePooling1D": global_pool1d("ReduceMean"), "GlobalMaxPooling1D": global_pool1d("ReduceMax"),
+    "Cropping1D": cropping1d, "ZeroPadding1D": zero_padding1d, "Bidirectional": bidirectional,
+    "TimeDistributed": time_distributed,
+    **{c: identity for c in IDENTITY}, **{c: merge(op) for c, op in MERGES.items()},
+    **{c: recurrent for c in RECURRENT},
+}

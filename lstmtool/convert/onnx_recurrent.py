@@ -1,0 +1,139 @@
+"""Recurrent layers as ONNX LSTM / GRU / RNN operators.
+
+Keras keeps batch first, x [N, T, F]; the operators take [T, N, F] (onnxruntime runs no
+batch-first `layout=1`), so each run is Transpose -> op -> Squeeze/Transpose. Weights come
+in Keras 3's fused order and are re-sliced per gate:
+
+    Keras 3 kernel [F, 4H] i f c o     ->  ONNX LSTM W [1, 4H, F] i o f c, R likewise, B [Wb ; Rb]
+    Keras 3 kernel [F, 3H] z r h       ->  ONNX GRU  W [1, 3H, F] z r h; reset_after=True is
+                                           linear_before_reset=1 with Rb the second bias row
+    Keras 3 kernel [F, H]              ->  ONNX RNN  W [1, H, F]
+
+Both compute h = z*h_prev + (1-z)*h~ for GRU, and the same LSTM equations. go_backwards
+is the input reversed in time and run forward: Keras returns the steps in the order it
+processed them, which is then the operator's order too.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .errors import Unconvertible
+
+LSTM_ORDER, GRU_ORDER = ("i", "f", "c", "o"), ("z", "r", "h")
+ONNX_LSTM = ("i", "o", "f", "c")
+INT64_MIN = -(2 ** 63)
+
+# Keras 3 activation -> (ONNX RNN-family activation, alpha, beta)
+ACTIVATIONS = {"sigmoid": ("Sigmoid",), "tanh": ("Tanh",), "relu": ("Relu",), "softsign": ("Softsign",),
+               "softplus": ("Softplus",), "linear": ("Affine", 1.0, 0.0), "elu": ("Elu", 1.0),
+               "hard_sigmoid": ("HardSigmoid", 1 / 6, 0.5)}  # Keras 3's: relu6(x + 3) / 6
+
+
+def flip_time(b, x, hint, rank=3):
+    """x reversed along axis 1 (time)."""
+    return b.op("Slice", [x, b.ints(f"{hint}/start", [-1]), b.ints(f"{hint}/end", [INT64_MIN]),
+                          b.ints(f"{hint}/axis", [1]), b.ints(f"{hint}/step", [-1])], f"{hint}/flip", rank=rank)
+
+
+def activation_name(value):
+    if isinstance(value, dict):  # a serialized function: {"class_name": "function", "config": "tanh"}
+        value = value.get("config") if isinstance(value.get("config"), str) else value.get("class_name")
+    return "linear" if value in (None, "") else str(value)
+
+
+def _activations(path, cfg, family):
+    names, alpha, beta = [], [], []
+    keys = ("recurrent_activation", "activation", "activation") if family == "lstm" else \
+        ("recurrent_activation", "activation") if family == "gru" else ("activation",)
+    for key in keys:
+        name = activation_name(cfg.get(key, "sigmoid" if key == "recurrent_activation" else "tanh"))
+        if name not in ACTIVATIONS:
+            raise Unconvertible(f"layer {path!r}: {key}={name} has no ONNX {family.upper()} activation")
+        act = ACTIVATIONS[name]
+        names.append(act[0])
+        alpha.append(act[1] if len(act) > 1 else 0.0)
+        beta.append(act[2] if len(act) > 2 else 0.0)
+    attrs = {"activations": names}
+    if any(n in ("Affine", "Elu", "HardSigmoid") for n in names):
+        attrs.update(activation_alpha=alpha, activation_beta=beta)
+    return attrs
+
+
+def _family(cls):
+    return {"LSTM": "lstm", "LSTMCell": "lstm", "GRU": "gru", "GRUCell": "gru", "SimpleRNN": "rnn",
+            "SimpleRNNCell": "rnn"}.get(cls)
+
+
+def _weights(family, cfg, arrays, units):
+    kernel, recurrent = arrays[0], arrays[1]
+    bias = arrays[2] if len(arrays) > 2 else None
+    n = {"lstm": 4, "gru": 3, "rnn": 1}[family]
+    F = kernel.shape[0]
+    if family == "lstm":
+        pick = [LSTM_ORDER.index(g) for g in ONNX_LSTM]
+    else:
+        pick = list(range(n))
+    blocks = lambda a: [a[..., k * units:(k + 1) * units] for k in pick]  # noqa: E731
+    W = np.concatenate([blk.T for blk in blocks(kernel)])[None]
+    R = np.concatenate([blk.T for blk in blocks(recurrent)])[None]
+    if bias is None:
+        B = np.zeros((1, 2 * n * units), kernel.dtype)
+    elif bias.ndim == 2:  # GRU reset_after: [input bias; recurrent bias]
+        B = np.concatenate(blocks(bias[0]) + blocks(bias[1]))[None]
+    else:
+        B = np.concatenate(blocks(bias) + [np.zeros(n * units, bias.dtype)])[None]
+    assert W.shape == (1, n * units, F)
+    return W, R, B
+
+
+def run_cell(b, path, cls, cfg, arrays, x, initial, return_sequences):
+    """One recurrent cell over x [T, N, F] (time first). Returns (sequence [T, N, H] or None,
+    [final states, each [N, H]])."""
+    family = _family(cls)
+    if family is None:
+        raise Unconvertible(f"layer {path!r}: {cls} has no ONNX recurrent operator")
+    units = int(cfg["units"])
+    W, R, B = _weights(family, cfg, arrays, units)
+    ins = [x, b.const(f"{path}/W", W), b.const(f"{path}/R", R), b.const(f"{path}/B", B), ""]
+    for k, state in enumerate(initial):
+        ins.append(b.unsqueeze(state, [0], f"{path}/initial_{k}", rank=3))
+    attrs = {"hidden_size": units, "direction": "forward", **_activations(path, cfg, family)}
+    op = {"lstm": "LSTM", "gru": "GRU", "rnn": "RNN"}[family]
+    if family == "gru":
+        attrs["linear_before_reset"] = int(bool(cfg.get("reset_after", True)))
+    n_out = 3 if family == "lstm" else 2
+    outs = b.op(op, ins, path, outputs=n_out, **attrs)
+    sequence = b.squeeze(outs[0], [1], f"{path}/Y", rank=3) if return_sequences else None
+    states = [b.squeeze(s, [0], f"{path}/state_{k}", rank=2) for k, s in enumerate(outs[1:])]
+    return sequence, states
+
+
+def run_layer(b, path, cls, cfg, cells, x, initial, flip_output=False):
+    """A Keras recurrent layer (LSTM / GRU / SimpleRNN, or RNN over cells) on x [N, T, F].
+    `cells`: [(cell class, cell config, arrays, cell path)]. `flip_output`: reverse the
+    returned sequence (a Bidirectional's backward half). Returns the layer's outputs, as
+    Keras lists them: [output] + states where return_state."""
+    if cfg.get("stateful"):
+        raise Unconvertible(f"layer {path!r}: stateful=True keeps state between calls, which an ONNX graph cannot")
+    if cfg.get("time_major"):
+        raise Unconvertible(f"layer {path!r}: time_major=True")
+    if cfg.get("go_backwards"):
+        x = flip_time(b, x, path)
+    h = b.op("Transpose", [x], f"{path}/time_first", rank=3, perm=[1, 0, 2])
+    sequences = bool(cfg.get("return_sequences"))
+    states, per_cell = list(initial), []
+    for k, (ccls, ccfg, arrays, cpath) in enumerate(cells):
+        last = k == len(cells) - 1
+        n_states = 2 if _family(ccls) == "lstm" else 1
+        mine, states = states[:n_states], states[n_states:]
+        seq, final = run_cell(b, cpath, ccls, ccfg, arrays, h, mine, return_sequences=not last or sequences)
+        per_cell += final
+        if not last:
+            h = seq
+    if sequences:
+        y = b.op("Transpose", [seq], f"{path}/batch_first", rank=3, perm=[1, 0, 2])
+        if flip_output:
+            y = flip_time(b, y, f"{path}/backward")
+    else:
+        y = per_cell[-(2 if _family(cells[-1][0]) == "lstm" else 1)]  # the last cell's h
+    return [y] + (per_cell if cfg.get("return_state") else [])
