@@ -224,8 +224,11 @@ def conv1d(b, path, cfg, inputs, arrays, **_):
     padding = cfg.get("padding", "valid")
     if padding == "causal":
         attrs["pads"] = [d * (k - 1), 0]
+    elif padding == "same" and s == 1:  # TensorFlow's rule: the odd step of padding after
+        total = d * (k - 1)
+        attrs["pads"] = [total // 2, total - total // 2]
     elif padding == "same":
-        attrs["auto_pad"] = "SAME_UPPER"  # TensorFlow's rule: the odd pixel after
+        attrs["auto_pad"] = "SAME_UPPER"  # strided: the padding depends on the length (TF forbids dilation here)
     else:
         attrs["pads"] = [0, 0]
     ins = [x, b.const(f"{path}/kernel", np.transpose(arrays[0], (2, 1, 0)))]

@@ -65,7 +65,10 @@ def to_onnx(src, out, opset=None, static_shape=None, dry_run=False, force=False)
     k3, steps, weights_by_path = keras3_model(src)
     plan = ConvertPlan(src, out, opset)
     b = Builder(opset)
-    graph_inputs, graph_outputs = _walk(k3, weights_by_path, b, plan, static_shape)
+    try:
+        graph_inputs, graph_outputs = _walk(k3, weights_by_path, b, plan, static_shape)
+    except Unconvertible as e:
+        raise Unconvertible(f"{src}: {e}; nothing written") from None
     model = b.model(graph_inputs, graph_outputs, (k3.get("config") or {}).get("name") or "model")
     import onnx
 

@@ -51,11 +51,14 @@ def _activations(path, cfg, family):
             raise Unconvertible(f"layer {path!r}: {key}={name} has no ONNX {family.upper()} activation")
         act = ACTIVATIONS[name]
         names.append(act[0])
-        alpha.append(act[1] if len(act) > 1 else 0.0)
-        beta.append(act[2] if len(act) > 2 else 0.0)
+        # onnxruntime takes alphas and betas in order, only for the activations that have them
+        alpha += list(act[1:2])
+        beta += list(act[2:3])
     attrs = {"activations": names}
-    if any(n in ("Affine", "Elu", "HardSigmoid") for n in names):
-        attrs.update(activation_alpha=alpha, activation_beta=beta)
+    if alpha:
+        attrs["activation_alpha"] = alpha
+    if beta:
+        attrs["activation_beta"] = beta
     return attrs
 
 
