@@ -18,6 +18,7 @@ class Builder:
         self.opset = opset
         self.nodes, self.initializers, self.used = [], [], set()
         self.rank = {}  # tensor name -> rank (what shape-dependent emitters need)
+        self.masks = {}  # tensor name -> its Keras mask [N, T] (bool), where one travels with it
 
     def name(self, hint: str) -> str:
         base = hint.replace(":", "_") or "t"

@@ -17,8 +17,11 @@ IDENTITY = {"Dropout", "SpatialDropout1D", "SpatialDropout2D", "SpatialDropout3D
             "GaussianDropout", "AlphaDropout", "ActivityRegularization"}  # inference: the input itself
 RECURRENT = {"LSTM", "GRU", "SimpleRNN", "RNN"}
 MERGES = {"Add": "Sum", "Multiply": "Mul", "Average": "Mean", "Maximum": "Max", "Minimum": "Min"}
+# layers that hand their input's Keras mask on unchanged (they act on each step alone)
+MASK_PASS = IDENTITY | {"Activation", "Dense", "BatchNormalization", "LayerNormalization", "ReLU", "LeakyReLU", "ELU",
+                        "Softmax", "Rescaling", "PReLU"}
+MASK_USERS = RECURRENT | {"Bidirectional", "TimeDistributed"}  # they take the mask themselves
 REFUSED = {"Lambda": "a Lambda layer holds Python code, which lstmtool never runs",
-           "Masking": "masking is not converted yet (its steps would be computed, not skipped)",
            "ConvLSTM1D": "ConvLSTM has no ONNX operator", "ConvLSTM2D": "ConvLSTM has no ONNX operator",
            "ConvLSTM3D": "ConvLSTM has no ONNX operator"}
 
@@ -89,14 +92,34 @@ def identity(b, path, cfg, inputs, arrays, **_):
 
 
 def relu_layer(b, path, cfg, inputs, arrays, **_):
+    """Keras 3's relu(x, negative_slope, max_value, threshold), term by term."""
     x = _one(path, inputs)
     r = b.rank.get(x)
-    if cfg.get("negative_slope") or cfg.get("threshold"):
-        raise Unconvertible(f"layer {path!r}: ReLU with a negative_slope or threshold is not converted yet")
-    y = b.op("Relu", [x], path, rank=r)
-    if cfg.get("max_value") is not None:
-        y = b.op("Min", [y, _scalar(b, path, float(cfg["max_value"]))], path, rank=r)
+    slope, top, threshold = float(cfg.get("negative_slope") or 0), cfg.get("max_value"), float(cfg.get("threshold") or 0)
+    if threshold:
+        y = b.op("Mul", [x, b.op("Cast", [b.op("Greater", [x, _scalar(b, path, threshold)], path, rank=r)], path,
+                                 rank=r, to=1)], path, rank=r)
+    else:
+        y = b.op("Relu", [x], path, rank=r)
+    if top is not None:
+        y = b.op("Clip", [y, _scalar(b, path, 0.0), _scalar(b, path, float(top))], path, rank=r)
+    if slope:
+        negative = b.op("Relu", [b.op("Sub", [_scalar(b, path, threshold), x], path, rank=r)], path, rank=r)
+        y = b.op("Sub", [y, b.op("Mul", [negative, _scalar(b, path, slope)], path, rank=r)], path, rank=r)
     return [y]
+
+
+def prelu(b, path, cfg, inputs, arrays, **_):
+    x = _one(path, inputs)
+    return [b.op("PRelu", [x, b.const(f"{path}/alpha", arrays[0])], path, rank=b.rank.get(x))]
+
+
+def rescaling(b, path, cfg, inputs, arrays, **_):
+    x = _one(path, inputs)
+    r = b.rank.get(x)
+    y = b.op("Mul", [x, b.const(f"{path}/scale", np.asarray(cfg.get("scale", 1.0), dtype=np.float32))], path, rank=r)
+    return [b.op("Add", [y, b.const(f"{path}/offset", np.asarray(cfg.get("offset", 0.0), dtype=np.float32))], path,
+                 rank=r)]
 
 
 def leaky_relu(b, path, cfg, inputs, arrays, **_):
@@ -120,12 +143,28 @@ def softmax_layer(b, path, cfg, inputs, arrays, **_):
 
 
 def embedding(b, path, cfg, inputs, arrays, **_):
-    if cfg.get("mask_zero"):
-        raise Unconvertible(f"layer {path!r}: mask_zero=True: masking is not converted yet (padded steps "
-                            "would be computed, not skipped)")
     x = _one(path, inputs)
     ids = b.op("Cast", [x], f"{path}/ids", rank=b.rank.get(x), to=7)  # int64
-    return [b.op("Gather", [b.const(f"{path}/embeddings", arrays[0]), ids], path, rank=(b.rank.get(x) or 2) + 1)]
+    y = b.op("Gather", [b.const(f"{path}/embeddings", arrays[0]), ids], path, rank=(b.rank.get(x) or 2) + 1)
+    if cfg.get("mask_zero"):  # Keras: id 0 is padding
+        b.masks[y] = b.op("Not", [b.op("Equal", [ids, b.ints(f"{path}/pad", 0)], f"{path}/pad", rank=2)],
+                          f"{path}/mask", rank=2)
+    return [y]
+
+
+def masking(b, path, cfg, inputs, arrays, **_):
+    """Keras: a step is padding when every feature equals mask_value; padding steps become 0."""
+    x = _one(path, inputs)
+    if b.rank.get(x) != 3:
+        raise Unconvertible(f"layer {path!r}: Masking of a tensor that is not [batch, steps, features]")
+    value = _scalar(b, path, float(cfg.get("mask_value", 0.0)))
+    differs = b.op("Cast", [b.op("Not", [b.op("Equal", [x, value], f"{path}/eq", rank=3)], f"{path}/ne", rank=3)],
+                   f"{path}/ne_int", rank=3, to=6)
+    mask = b.op("Cast", [b.reduce("ReduceMax", differs, [2], f"{path}/any", rank=2)], f"{path}/mask", rank=2, to=9)
+    keep = b.op("Cast", [b.unsqueeze(mask, [2], f"{path}/mask3", rank=3)], f"{path}/keep", rank=3, to=1)
+    y = b.op("Mul", [x, keep], path, rank=3)
+    b.masks[y] = mask
+    return [y]
 
 
 def flatten(b, path, cfg, inputs, arrays, **_):
@@ -278,7 +317,8 @@ def zero_padding1d(b, path, cfg, inputs, arrays, **_):
     return [b.op("Pad", [_one(path, inputs), b.ints(f"{path}/pads", [0, before, 0, 0, after, 0])], path, rank=3)]
 
 
-def recurrent(b, path, cfg, inputs, arrays, cls=None, states=(), weights=None, flip_output=False, **_):
+def recurrent(b, path, cfg, inputs, arrays, cls=None, states=(), weights=None, flip_output=False, zero_masked=False,
+              **_):
     x = _one(path, inputs)
     if cls == "RNN":
         cell = cfg["cell"]
@@ -290,7 +330,8 @@ def recurrent(b, path, cfg, inputs, arrays, cls=None, states=(), weights=None, f
             cells = [(cell["class_name"], cell["config"], weights(path), path)]
     else:
         cells = [(cls, cfg, weights(path), path)]
-    return rnn.run_layer(b, path, cls, cfg, cells, x, list(states), flip_output=flip_output)
+    return rnn.run_layer(b, path, cls, cfg, cells, x, list(states), flip_output=flip_output, mask=b.masks.get(x),
+                         zero_masked=zero_masked)
 
 
 def bidirectional(b, path, cfg, inputs, arrays, states=(), weights=None, **_):
@@ -306,7 +347,8 @@ def bidirectional(b, path, cfg, inputs, arrays, states=(), weights=None, **_):
         n = len(states) // 2
         mine, states = (states[:n], states[n:]) if n else ([], states)
         halves.append(recurrent(b, f"{path}/{half}", sub["config"], [x], None, cls=sub["class_name"], states=mine,
-                                weights=weights, flip_output=flip and sub["config"].get("return_sequences")))
+                                weights=weights, flip_output=flip and sub["config"].get("return_sequences"),
+                                zero_masked=True))  # Keras' Bidirectional zeroes its halves' padded steps
     (y, *fs), (y_rev, *bs) = halves
     mode = cfg.get("merge_mode", "concat")
     r = b.rank.get(y)
@@ -322,6 +364,9 @@ def bidirectional(b, path, cfg, inputs, arrays, states=(), weights=None, **_):
         out = [y, y_rev]
     else:
         raise Unconvertible(f"layer {path!r}: merge_mode={mode}")
+    if b.masks.get(y) is not None:
+        for o in out:
+            b.masks[o] = b.masks[y]
     return out + fs + bs
 
 
@@ -330,7 +375,12 @@ def time_distributed(b, path, cfg, inputs, arrays, weights=None, **_):
     cls = inner["class_name"]
     x = _one(path, inputs)
     if cls in ("Dense", "Activation") or cls in IDENTITY:  # they act on the last axis alone
-        return LAYERS[cls](b, path, inner["config"], [x], weights(path))
+        outs = LAYERS[cls](b, path, inner["config"], [x], weights(path))
+        if b.masks.get(x) is not None:
+            b.masks[outs[0]] = b.masks[x]
+        return outs
+    if b.masks.get(x) is not None:
+        raise Unconvertible(f"layer {path!r}: TimeDistributed({cls}) of a masked input is not converted yet")
     if cls not in RECURRENT:
         raise Unconvertible(f"layer {path!r}: TimeDistributed({cls}) is not converted yet")
     # [N, T, *rest] -> [N*T, *rest] -> the layer -> [N, T, *out]
@@ -351,13 +401,13 @@ def time_distributed(b, path, cfg, inputs, arrays, weights=None, **_):
 
 
 LAYERS = {
-    "Dense": dense, "Activation": activation_layer, "ReLU": relu_layer, "LeakyReLU": leaky_relu, "ELU": elu_layer,
+    "Dense": dense, "Activation": activation_layer, "ReLU": relu_layer, "PReLU": prelu, "Rescaling": rescaling, "LeakyReLU": leaky_relu, "ELU": elu_layer,
     "Softmax": softmax_layer, "Embedding": embedding, "Flatten": flatten, "Reshape": reshape, "Permute": permute,
     "RepeatVector": repeat_vector, "Concatenate": concatenate, "Subtract": subtract,
     "BatchNormalization": batch_norm, "LayerNormalization": layer_norm, "Conv1D": conv1d,
     "MaxPooling1D": pool1d("MaxPool"), "AveragePooling1D": pool1d("AveragePool"),
     "GlobalAveragePooling1D": global_pool1d("ReduceMean"), "GlobalMaxPooling1D": global_pool1d("ReduceMax"),
-    "Cropping1D": cropping1d, "ZeroPadding1D": zero_padding1d, "Bidirectional": bidirectional,
+    "Cropping1D": cropping1d, "ZeroPadding1D": zero_padding1d, "Bidirectional": bidirectional, "Masking": masking,
     "TimeDistributed": time_distributed,
     **{c: identity for c in IDENTITY}, **{c: merge(op) for c, op in MERGES.items()},
     **{c: recurrent for c in RECURRENT},

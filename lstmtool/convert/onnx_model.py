@@ -192,8 +192,16 @@ def _walk(k3, weights_by_path, b, plan, static_shape):
 def _emit(node, edges, tensors, weights, b, plan, layers, refused):
     path, cls, cfg = node.path, node.class_name, node.config
     if node.entry.get("module", "").startswith("keras.src.ops"):
-        raise Unconvertible(f"layer {path!r}: the operation {cls} (a TF-op layer of the original) is not "
-                            "converted yet")
+        from .onnx_ops import emit as emit_op
+
+        ins = [tensors[(e.producer, e.tensor)] for e in sorted(edges, key=lambda e: e.slot)]
+        if any(b.masks.get(i) is not None for i in ins):
+            raise Unconvertible(f"layer {path!r}: the operation {cls} of a masked tensor")
+        first = len(b.nodes)
+        for k, name in enumerate(emit_op(b, path, cls, cfg, node.entry, ins)):
+            tensors[(path, k)] = name
+        plan.layers.append((path, f"ops.{cls}", sorted({n.op_type for n in b.nodes[first:]})))
+        return
     if cls in refused:
         raise Unconvertible(f"layer {path!r}: {refused[cls]}")
     if cls not in layers:
@@ -211,8 +219,16 @@ def _emit(node, edges, tensors, weights, b, plan, layers, refused):
     if len(ins) > 1 and cls not in ("Concatenate", "Subtract", "Add", "Multiply", "Average", "Maximum", "Minimum"):
         if cls in ("LSTM", "GRU", "SimpleRNN", "RNN", "Bidirectional"):
             states, ins = ins[1:] + states, ins[:1]  # Keras 3 list form: [x, *initial_state]
+    from .onnx_layers import MASK_PASS, MASK_USERS
+
+    masked = [i for i in ins + states if b.masks.get(i) is not None]
+    if masked and cls not in MASK_PASS | MASK_USERS | {"Embedding", "Masking"}:
+        raise Unconvertible(f"layer {path!r}: {cls} of a masked tensor (after Masking or mask_zero) is not "
+                            "converted: what Keras does with the mask there has no exact ONNX form here")
     first = len(b.nodes)
     outs = layers[cls](b, path, cfg, ins, weights(path), cls=cls, states=states, weights=weights)
+    if cls in MASK_PASS and ins and b.masks.get(ins[0]) is not None:
+        b.masks.setdefault(outs[0], b.masks[ins[0]])
     for k, name in enumerate(outs):
         tensors[(path, k)] = name
     plan.layers.append((path, cls, sorted({n.op_type for n in b.nodes[first:]})))

@@ -89,7 +89,45 @@ def _weights(family, cfg, arrays, units):
     return W, R, B
 
 
-def run_cell(b, path, cls, cfg, arrays, x, initial, return_sequences):
+def mask_lengths(b, path, mask):
+    """(lengths int32 [N], rows bool [N]) of a mask [N, T]: the real steps counted, and
+    whether each row is a run of real steps followed by padding (post-padding), the one
+    form sequence_lens expresses; other rows get NaN outputs (never silently wrong)."""
+    m = b.op("Cast", [mask], f"{path}/mask_int", rank=2, to=6)  # int32
+    lengths = b.reduce("ReduceSum", m, [1], f"{path}/lengths", rank=1)
+    steps = b.op("Gather", [b.op("Shape", [mask], f"{path}/mask_shape", rank=1), b.ints(f"{path}/one", 1)],
+                 f"{path}/steps", rank=0)
+    t = b.op("Range", [b.ints(f"{path}/zero", 0), steps, b.ints(f"{path}/delta", 1)], f"{path}/t", rank=1)
+    prefix = b.op("Less", [t, b.unsqueeze(b.op("Cast", [lengths], f"{path}/len64", rank=1, to=7), [1],
+                                          f"{path}/len_col", rank=2)], f"{path}/prefix", rank=2)
+    same = b.op("Cast", [b.op("Equal", [b.op("Cast", [mask], f"{path}/mask_bool", rank=2, to=9), prefix],
+                              f"{path}/same", rank=2)], f"{path}/same_int", rank=2, to=6)
+    rows = b.op("Cast", [b.reduce("ReduceMin", same, [1], f"{path}/post_padded", rank=1)], f"{path}/rows", rank=1,
+                to=9)
+    return lengths, rows, t
+
+
+def nan_unless(b, path, y, rows):
+    """y where the row's mask is post-padding, else NaN."""
+    r = b.rank.get(y) or 2
+    cond = b.unsqueeze(rows, list(range(1, r)), f"{path}/rows", rank=r)
+    nan = b.const(f"{path}/nan", np.asarray(np.nan, dtype=np.float32))
+    return b.op("Where", [cond, y, nan], f"{path}/checked", rank=r)
+
+
+def carry_last(b, path, y, lengths, t):
+    """y [N, T, H] with each padded step repeating the last real step's output (Keras'
+    masked RNN without zero_output_for_mask)."""
+    last = b.op("Sub", [b.unsqueeze(b.op("Cast", [lengths], f"{path}/l64", rank=1, to=7), [1], f"{path}/lc", rank=2),
+                        b.ints(f"{path}/one64", 1)], f"{path}/last", rank=2)
+    idx = b.op("Max", [b.op("Min", [t, last], f"{path}/idx", rank=2), b.ints(f"{path}/zero64", 0)], f"{path}/idx",
+               rank=2)
+    idx = b.op("Expand", [b.unsqueeze(idx, [2], f"{path}/idx3", rank=3), b.op("Shape", [y], f"{path}/yshape", rank=1)],
+               f"{path}/index", rank=3)
+    return b.op("GatherElements", [y, idx], f"{path}/carried", rank=3, axis=1)
+
+
+def run_cell(b, path, cls, cfg, arrays, x, initial, return_sequences, lengths="", direction="forward"):
     """One recurrent cell over x [T, N, F] (time first). Returns (sequence [T, N, H] or None,
     [final states, each [N, H]])."""
     family = _family(cls)
@@ -97,10 +135,10 @@ def run_cell(b, path, cls, cfg, arrays, x, initial, return_sequences):
         raise Unconvertible(f"layer {path!r}: {cls} has no ONNX recurrent operator")
     units = int(cfg["units"])
     W, R, B = _weights(family, cfg, arrays, units)
-    ins = [x, b.const(f"{path}/W", W), b.const(f"{path}/R", R), b.const(f"{path}/B", B), ""]
+    ins = [x, b.const(f"{path}/W", W), b.const(f"{path}/R", R), b.const(f"{path}/B", B), lengths]
     for k, state in enumerate(initial):
         ins.append(b.unsqueeze(state, [0], f"{path}/initial_{k}", rank=3))
-    attrs = {"hidden_size": units, "direction": "forward", **_activations(path, cfg, family)}
+    attrs = {"hidden_size": units, "direction": direction, **_activations(path, cfg, family)}
     op = {"lstm": "LSTM", "gru": "GRU", "rnn": "RNN"}[family]
     if family == "gru":
         attrs["linear_before_reset"] = int(bool(cfg.get("reset_after", True)))
@@ -111,16 +149,23 @@ def run_cell(b, path, cls, cfg, arrays, x, initial, return_sequences):
     return sequence, states
 
 
-def run_layer(b, path, cls, cfg, cells, x, initial, flip_output=False):
+def run_layer(b, path, cls, cfg, cells, x, initial, flip_output=False, mask=None, zero_masked=False):
     """A Keras recurrent layer (LSTM / GRU / SimpleRNN, or RNN over cells) on x [N, T, F].
     `cells`: [(cell class, cell config, arrays, cell path)]. `flip_output`: reverse the
-    returned sequence (a Bidirectional's backward half). Returns the layer's outputs, as
-    Keras lists them: [output] + states where return_state."""
+    returned sequence (a Bidirectional's backward half). `mask` [N, T]: padded steps are
+    skipped (sequence_lens), their outputs zero if `zero_masked` (Bidirectional), else the
+    last real step's. Returns the layer's outputs, as Keras lists them: [output] + states
+    where return_state."""
     if cfg.get("stateful"):
         raise Unconvertible(f"layer {path!r}: stateful=True keeps state between calls, which an ONNX graph cannot")
     if cfg.get("time_major"):
         raise Unconvertible(f"layer {path!r}: time_major=True")
-    if cfg.get("go_backwards"):
+    backwards = bool(cfg.get("go_backwards"))
+    lengths = rows = t = None
+    if mask is not None:
+        lengths, rows, t = mask_lengths(b, path, mask)
+        zero_masked = zero_masked or bool(cfg.get("zero_output_for_mask"))
+    elif backwards:
         x = flip_time(b, x, path)
     h = b.op("Transpose", [x], f"{path}/time_first", rank=3, perm=[1, 0, 2])
     sequences = bool(cfg.get("return_sequences"))
@@ -129,14 +174,26 @@ def run_layer(b, path, cls, cfg, cells, x, initial, flip_output=False):
         last = k == len(cells) - 1
         n_states = 2 if _family(ccls) == "lstm" else 1
         mine, states = states[:n_states], states[n_states:]
-        seq, final = run_cell(b, cpath, ccls, ccfg, arrays, h, mine, return_sequences=not last or sequences)
+        # masked and backwards: the operator's own reverse direction skips the padding at the end
+        seq, final = run_cell(b, cpath, ccls, ccfg, arrays, h, mine, return_sequences=not last or sequences,
+                              lengths=lengths or "", direction="reverse" if backwards and mask is not None
+                              else "forward")
         per_cell += final
         if not last:
             h = seq
     if sequences:
         y = b.op("Transpose", [seq], f"{path}/batch_first", rank=3, perm=[1, 0, 2])
+        if mask is not None and backwards:
+            y = flip_time(b, y, f"{path}/processing_order")  # Keras returns steps in the order it took them
+        elif mask is not None and not zero_masked:
+            y = carry_last(b, path, y, lengths, t)
         if flip_output:
             y = flip_time(b, y, f"{path}/backward")
     else:
         y = per_cell[-(2 if _family(cells[-1][0]) == "lstm" else 1)]  # the last cell's h
-    return [y] + (per_cell if cfg.get("return_state") else [])
+    outs = [y] + (per_cell if cfg.get("return_state") else [])
+    if mask is not None:
+        outs = [nan_unless(b, f"{path}/out{k}", o, rows) for k, o in enumerate(outs)]
+        if sequences:
+            b.masks[outs[0]] = mask
+    return outs
