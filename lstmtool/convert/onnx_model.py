@@ -208,6 +208,15 @@ def _emit(node, edges, tensors, weights, b, plan, layers, refused):
         raise Unconvertible(f"layer {path!r}: {cls} is not in lstmtool's ONNX table")
     if node.calls > 1:
         raise Unconvertible(f"layer {path!r}: a layer called {node.calls} times (shared) is not converted yet")
+    from .onnx_layers import MASK_PASS, MASK_USERS
+
+    if cls in MASK_USERS and any(e.role == "kwarg:mask" for e in edges):
+        # Keras 3 writes the mask its Masking / Embedding computed as a call argument; the same
+        # mask travels with the input here (b.masks), so the argument itself is not needed
+        x = next((tensors[(e.producer, e.tensor)] for e in edges if e.role == "input"), None)
+        if b.masks.get(x) is None:
+            raise Unconvertible(f"layer {path!r}: its call passes a mask its input does not carry")
+        edges = [e for e in edges if e.role != "kwarg:mask"]
     others = sorted({e.role for e in edges} - {"input", "initial_state"})
     if others:
         raise Unconvertible(f"layer {path!r}: its call passes a tensor as {others[0].split(':', 1)[-1]}")
@@ -219,8 +228,6 @@ def _emit(node, edges, tensors, weights, b, plan, layers, refused):
     if len(ins) > 1 and cls not in ("Concatenate", "Subtract", "Add", "Multiply", "Average", "Maximum", "Minimum"):
         if cls in ("LSTM", "GRU", "SimpleRNN", "RNN", "Bidirectional"):
             states, ins = ins[1:] + states, ins[:1]  # Keras 3 list form: [x, *initial_state]
-    from .onnx_layers import MASK_PASS, MASK_USERS
-
     masked = [i for i in ins + states if b.masks.get(i) is not None]
     if masked and cls not in MASK_PASS | MASK_USERS | {"Embedding", "Masking"}:
         raise Unconvertible(f"layer {path!r}: {cls} of a masked tensor (after Masking or mask_zero) is not "

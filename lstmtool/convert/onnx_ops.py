@@ -62,6 +62,20 @@ def emit(b, path, cls, cfg, entry, tensors):
         keep = bool(cfg.get("keepdims", False))
         return [b.reduce(REDUCE[cls], ins[0], axis, path, keepdims=int(keep),
                          rank=rank if keep else (rank or 0) - len(axis))]
+    if cls in ("NotEqual", "Equal", "Greater", "Less", "GreaterEqual", "LessEqual") and len(ins) == 2:
+        op = {"NotEqual": "Equal", "GreaterEqual": "Less", "LessEqual": "Greater"}.get(cls, cls)
+        # compared as float32 (exact for token ids below 2**24): the inputs' own types are not tracked
+        ins = [b.op("Cast", [i], path, rank=b.rank.get(i), to=1) for i in ins]
+        y = b.op(op, ins, path, rank=rank)
+        return [b.op("Not", [y], path, rank=rank) if op != cls else y]
+    if cls in ("Any", "All"):
+        axis = cfg.get("axis")
+        keep = bool(cfg.get("keepdims", False))
+        as_int = b.op("Cast", ins[:1], path, rank=rank, to=6)
+        axes = (axis if isinstance(axis, list) else [axis]) if axis is not None else list(range(rank or 0))
+        r = b.reduce("ReduceMax" if cls == "Any" else "ReduceMin", as_int, axes, path, keepdims=int(keep),
+                     rank=rank if keep else (rank or 0) - len(axes))
+        return [b.op("Cast", [r], path, rank=b.rank.get(r), to=9)]
     if cls == "Concatenate" and isinstance(args[0], list):
         parts = list(tensors)
         return [b.op("Concat", parts, path, rank=b.rank.get(parts[0]), axis=int(cfg.get("axis", 0)))]

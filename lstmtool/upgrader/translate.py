@@ -99,6 +99,9 @@ def _model(d, path, ctx, depth):
                if x.get("class_name") in MODEL_CLASSES and ctx.keras_major < 3}
     names = {x.get("name") or _name(x) for x in cfg.get("layers", [])}
     for x in cfg.get("layers", []):
+        if str(x.get("module", "")).startswith("keras.src.ops.") and ctx.keras_major >= 3:
+            layers.append(copy.deepcopy(x))  # a Keras 3 operation node (a mask's not_equal, ...): as it is
+            continue
         if x.get("class_name") in TF_OP_CLASSES and not _is_replaced(x, sub(_name(x)), ctx):
             layers.append(_tf_op(x, sub(_name(x)), names, shifted, ctx))
             continue
