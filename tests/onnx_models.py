@@ -119,7 +119,7 @@ def write(out, which, count, seed):
         model.save(path)
         features = None if about["tokens"] else int(model.input_shape[-1])
         io = {}
-        for batch, steps in ((1, 5), (3, 8)):
+        for batch, steps in ((1, 5), (1, 8), (3, 5), (3, 8)):
             x = inputs(about, batch, steps, features, rng)
             io[f"x_{batch}_{steps}"] = x
             io[f"y_{batch}_{steps}"] = np.asarray(model.predict(x, verbose=0))
