@@ -1,9 +1,22 @@
 """A small ONNX graph builder over the `onnx` package's own helpers: unique names, weights
 as initializers named after their Keras layer path, and the few operators whose form
-changed between opsets (reductions take `axes` as an input from opset 18)."""
+changed between opsets (reductions take `axes` as an input from opset 18).
+
+The weights are kept as NumPy arrays, not TensorProtos: the graph is checked with them as
+typed inputs (onnx.checker needs their types and shapes, not their bytes), and the file is
+written as the small ModelProto followed by one more `graph` field per weight, holding that
+initializer, each array's bytes written straight from its buffer. Protobuf merges repeated
+occurrences of a message field (the ONNX loaders read one graph), so no copy of the whole
+model is ever made in memory: a 340 MB model is written at the speed of its bytes.
+"""
 from __future__ import annotations
 
 import numpy as np
+
+from ..containers.protowire import BYTES, VARINT, varint
+
+MODEL_GRAPH, GRAPH_INITIALIZER = 7, 5  # onnx.proto field numbers: ModelProto.graph, GraphProto.initializer
+TENSOR_DIMS, TENSOR_TYPE, TENSOR_NAME, TENSOR_RAW = 1, 2, 8, 9  # TensorProto's
 
 MIN_OPSET = 17  # LayerNormalization; every operator used here exists in this form from 17 on
 DEFAULT_OPSET = 21  # current, and run by onnxruntime >= 1.16
@@ -16,7 +29,7 @@ class Builder:
 
         self.onnx, self.helper, self.numpy_helper = onnx, helper, numpy_helper
         self.opset = opset
-        self.nodes, self.initializers, self.used = [], [], set()
+        self.nodes, self.weights, self.used = [], [], set()  # weights: [(name, contiguous array)]
         self.rank = {}  # tensor name -> rank (what shape-dependent emitters need)
         self.masks = {}  # tensor name -> its Keras mask [N, T] (bool), where one travels with it
 
@@ -32,7 +45,10 @@ class Builder:
     def const(self, hint: str, array) -> str:
         """A weight or constant as an initializer (`hint`: the Keras layer path and role)."""
         name = self.name(hint)
-        self.initializers.append(self.numpy_helper.from_array(np.ascontiguousarray(array), name))
+        array = np.asarray(array)
+        if array.dtype.byteorder == ">":
+            array = array.astype(array.dtype.newbyteorder("<"))
+        self.weights.append((name, np.ascontiguousarray(array)))
         return name
 
     def ints(self, hint: str, values) -> str:
@@ -59,11 +75,33 @@ class Builder:
     def unsqueeze(self, x: str, axes, hint: str, rank=None) -> str:
         return self.op("Unsqueeze", [x, self.ints(f"{hint}/axes", axes)], hint, rank=rank)
 
-    def model(self, inputs, outputs, name):
-        """inputs / outputs: [(tensor name, elem type, shape with str for symbolic dims)]."""
+    def model(self, inputs, outputs, name, weights_as_inputs=False):
+        """The ModelProto without the weights' bytes. `weights_as_inputs`: the weights as typed
+        graph inputs instead (for onnx.checker, which needs their types and shapes only)."""
         h = self.helper
-        graph = h.make_graph(self.nodes, name, [h.make_tensor_value_info(n, t, s) for n, t, s in inputs],
-                             [h.make_tensor_value_info(n, t, s) for n, t, s in outputs], self.initializers)
+        ins = [h.make_tensor_value_info(n, t, s) for n, t, s in inputs]
+        if weights_as_inputs:
+            ins += [h.make_tensor_value_info(n, h.np_dtype_to_tensor_dtype(a.dtype), list(a.shape))
+                    for n, a in self.weights]
+        graph = h.make_graph(self.nodes, name, ins, [h.make_tensor_value_info(n, t, s) for n, t, s in outputs])
         model = h.make_model(graph, opset_imports=[h.make_opsetid("", self.opset)], producer_name="lstmtool")
         model.ir_version = min(model.ir_version, 10)  # onnxruntime reads IR <= 10
         return model
+
+    def write(self, fh, model):
+        """The model, then each weight as one more graph field holding its initializer."""
+        fh.write(model.SerializeToString())
+        for name, array in self.weights:
+            head = b"".join(_key(TENSOR_DIMS, VARINT) + varint(int(d)) for d in array.shape)
+            head += _key(TENSOR_TYPE, VARINT) + varint(self.helper.np_dtype_to_tensor_dtype(array.dtype))
+            head += _key(TENSOR_NAME, BYTES) + varint(len(name.encode())) + name.encode()
+            data = memoryview(array).cast("B")
+            head += _key(TENSOR_RAW, BYTES) + varint(data.nbytes)
+            tensor = len(head) + data.nbytes
+            initializer = _key(GRAPH_INITIALIZER, BYTES) + varint(tensor)
+            fh.write(_key(MODEL_GRAPH, BYTES) + varint(len(initializer) + tensor) + initializer + head)
+            fh.write(data)
+
+
+def _key(number, wire):
+    return varint(number << 3 | wire)

@@ -69,23 +69,22 @@ def to_onnx(src, out, opset=None, static_shape=None, dry_run=False, force=False)
         graph_inputs, graph_outputs = _walk(k3, weights_by_path, b, plan, static_shape)
     except Unconvertible as e:
         raise Unconvertible(f"{src}: {e}; nothing written") from None
-    model = b.model(graph_inputs, graph_outputs, (k3.get("config") or {}).get("name") or "model")
+    del weights_by_path  # every array the graph uses is in the builder now
+    name = (k3.get("config") or {}).get("name") or "model"
     import onnx
 
     try:
-        onnx.checker.check_model(model, full_check=True)
+        onnx.checker.check_model(b.model(graph_inputs, graph_outputs, name, weights_as_inputs=True), full_check=True)
     except (onnx.checker.ValidationError, onnx.shape_inference.InferenceError) as e:
         raise Unconvertible(f"{src}: the ONNX graph fails onnx.checker ({str(e).splitlines()[0]}); nothing written "
                             "(a bug of lstmtool's: please report it)") from None
-    plan.nodes = len(model.graph.node)
-    plan.parameters = sum(int(__import__("numpy").prod(t.dims)) for t in model.graph.initializer)
+    plan.nodes = len(b.nodes)
+    plan.parameters = sum(int(a.size) for _, a in b.weights)
     if not dry_run:
         from ..core.files import atomic_output
 
-        data = model.SerializeToString()
-        del model
         with atomic_output(out) as fh:
-            fh.write(data)
+            b.write(fh, b.model(graph_inputs, graph_outputs, name))
         plan.written = out
     plan.seconds = time.monotonic() - started
     return plan
@@ -157,8 +156,8 @@ def _walk(k3, weights_by_path, b, plan, static_shape):
         inputs.append((onnx_name, ONNX_TYPES[dtype], _dims(shape, static_shape, name)))
         plan.inputs.append({"name": onnx_name, "dtype": dtype, "shape": inputs[-1][2]})
 
-    def weights(path):
-        return weights_by_path.get(path, [])
+    def weights(path):  # handed over once: the builder's re-laid copy is then the only one kept
+        return weights_by_path.pop(path, [])
 
     pending = list(graph.nodes.values())
     while pending:
@@ -233,7 +232,8 @@ def _emit(node, edges, tensors, weights, b, plan, layers, refused):
         raise Unconvertible(f"layer {path!r}: {cls} of a masked tensor (after Masking or mask_zero) is not "
                             "converted: what Keras does with the mask there has no exact ONNX form here")
     first = len(b.nodes)
-    outs = layers[cls](b, path, cfg, ins, weights(path), cls=cls, states=states, weights=weights)
+    arrays = None if cls in MASK_USERS else weights(path)  # recurrent layers and wrappers fetch their cells' own
+    outs = layers[cls](b, path, cfg, ins, arrays, cls=cls, states=states, weights=weights)
     if cls in MASK_PASS and ins and b.masks.get(ins[0]) is not None:
         b.masks.setdefault(outs[0], b.masks[ins[0]])
     for k, name in enumerate(outs):
