@@ -12,7 +12,7 @@ import os
 import time
 from dataclasses import dataclass, field
 
-from ..errors import UsageError
+from ..errors import LstmtoolError, UsageError
 from .errors import Unconvertible
 
 ONNX_TYPES = {"float32": 1, "float64": 11, "int32": 6, "int64": 7, "uint8": 2, "int8": 3, "int16": 5, "bool": 9,
@@ -62,13 +62,24 @@ def to_onnx(src, out, opset=None, static_shape=None, dry_run=False, force=False)
     started = time.monotonic()
     from ..upgrader.keras3 import keras3_model
 
-    k3, steps, weights_by_path = keras3_model(src)
+    try:
+        k3, steps, weights_by_path = keras3_model(src)
+    except LstmtoolError as e:  # upgrade's refusal, in convert's words: no --replace here
+        import re
+
+        text = re.sub(r"; nothing written.*$", "", str(e))
+        text = text.replace("upgrade it with --config or --like first",
+                            "`lstmtool upgrade` it with --config or --like first, then convert the .keras")
+        text = (text if text.startswith(src) else f"{src}: {text}") + "; nothing written"
+        raise (UsageError if isinstance(e, UsageError) else Unconvertible)(text) from None
     plan = ConvertPlan(src, out, opset)
     b = Builder(opset)
     try:
         graph_inputs, graph_outputs = _walk(k3, weights_by_path, b, plan, static_shape)
     except Unconvertible as e:
         raise Unconvertible(f"{src}: {e}; nothing written") from None
+    except LstmtoolError as e:  # a translation refusal met while reading weights
+        raise Unconvertible(f"{src}: {str(e).removesuffix('; nothing written')}; nothing written") from None
     del weights_by_path  # every array the graph uses is in the builder now
     name = (k3.get("config") or {}).get("name") or "model"
     import onnx
