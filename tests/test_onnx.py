@@ -158,3 +158,35 @@ def test_opset_static_shape_json_and_dry_run(tmp_path):
     np.testing.assert_allclose(session.run(None, {session.get_inputs()[0].name: x["x"]})[0], x["y"], atol=1e-5)
     r = run_cli("convert", src, "-o", tmp_path / "d.onnx", "--dry-run")
     assert r.exit_code == 0 and "nothing written" in r.stdout and not (tmp_path / "d.onnx").exists()
+
+
+def test_seq2seq_states_dot_and_stateful(tmp_path):
+    """An encoder's return_state feeding a decoder's initial_state, a model input as an initial
+    state, Dot (normalized and not), several inputs and outputs; stateful refused."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    import keras
+    import onnxruntime as ort
+
+    enc_in, dec_in, h0 = keras.Input((None, 3)), keras.Input((None, 4)), keras.Input((5,))
+    _, h, c = keras.layers.LSTM(5, return_state=True)(enc_in)
+    dec = keras.layers.LSTM(5, return_sequences=True)(dec_in, initial_state=[h, c])
+    gru_seq, gru_h = keras.layers.GRU(5, return_sequences=True, return_state=True, go_backwards=True)(
+        dec_in, initial_state=[h0])
+    scores = keras.layers.Dot(axes=(2, 2))([dec, gru_seq])
+    cosine = keras.layers.Dot(axes=1, normalize=True)([h, gru_h])
+    model = keras.Model([enc_in, dec_in, h0], [scores, cosine, keras.layers.Dense(2)(gru_h)])
+    model.save(tmp_path / "s2s.keras")
+    r = run_cli("convert", tmp_path / "s2s.keras", "-o", tmp_path / "s2s.onnx")
+    assert r.exit_code == 0, r.stderr
+    session = ort.InferenceSession(str(tmp_path / "s2s.onnx"), providers=["CPUExecutionProvider"])
+    rng = np.random.default_rng(4)
+    for batch, steps in ((1, 4), (3, 7)):
+        xs = [rng.normal(0, 1, (batch, steps, 3)).astype("float32"), rng.normal(0, 1, (batch, steps, 4)).astype("float32"),
+              rng.normal(0, 1, (batch, 5)).astype("float32")]
+        got = session.run(None, {i.name: x for i, x in zip(session.get_inputs(), xs)})
+        for g, want in zip(got, model.predict(xs, verbose=0)):
+            np.testing.assert_allclose(g, want, atol=1e-5)
+    stateful = keras.Sequential([keras.Input((4, 3), batch_size=2), keras.layers.LSTM(3, stateful=True)])
+    stateful.save(tmp_path / "st.keras")
+    r = run_cli("convert", tmp_path / "st.keras", "-o", tmp_path / "st.onnx")
+    assert r.exit_code == 1 and "stateful" in r.stderr and not (tmp_path / "st.onnx").exists(), r.stderr

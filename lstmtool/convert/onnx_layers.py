@@ -203,6 +203,31 @@ def subtract(b, path, cfg, inputs, arrays, **_):
     return [b.op("Sub", list(inputs), path, rank=b.rank.get(inputs[0]))]
 
 
+def dot(b, path, cfg, inputs, arrays, **_):
+    """Keras' Dot: a batch dot product over one axis of each input (rank 2 or 3)."""
+    if len(inputs) != 2:
+        raise Unconvertible(f"layer {path!r}: Dot of {len(inputs)} inputs")
+    x, y = inputs
+    rx, ry = b.rank.get(x), b.rank.get(y)
+    axes = cfg.get("axes", -1)
+    ax, ay = (axes, axes) if isinstance(axes, int) else (int(axes[0]), int(axes[1]))
+    ax, ay = ax % (rx or 1), ay % (ry or 1)
+    if (rx, ry) == (2, 2) and ax == ay == 1:
+        equation, rank = "nd,nd->n", 1
+    elif (rx, ry) == (3, 3) and ax in (1, 2) and ay in (1, 2):
+        equation, rank = ("nid" if ax == 2 else "ndi") + "," + ("njd" if ay == 2 else "ndj") + "->nij", 3
+    else:
+        raise Unconvertible(f"layer {path!r}: Dot of ranks {rx}, {ry} over axes {axes} is not converted yet")
+    if cfg.get("normalize"):  # Keras: x / sqrt(max(sum(x**2), 1e-12)) along the dot axis
+        def l2(t, axis, r):
+            ss = b.reduce("ReduceSumSquare", t, [axis], f"{path}/l2", keepdims=1, rank=r)
+            norm = b.op("Sqrt", [b.op("Max", [ss, _scalar(b, path, 1e-12)], f"{path}/l2", rank=r)], f"{path}/l2", rank=r)
+            return b.op("Div", [t, norm], f"{path}/l2", rank=r)
+        x, y = l2(x, ax, rx), l2(y, ay, ry)
+    out = b.op("Einsum", [x, y], path, rank=rank, equation=equation)
+    return [b.unsqueeze(out, [1], path, rank=2) if rank == 1 else out]
+
+
 def _channel_axis(b, path, x, axis):
     r = b.rank.get(x)
     axes = axis if isinstance(axis, list) else [axis]
@@ -403,7 +428,7 @@ def time_distributed(b, path, cfg, inputs, arrays, weights=None, **_):
 LAYERS = {
     "Dense": dense, "Activation": activation_layer, "ReLU": relu_layer, "PReLU": prelu, "Rescaling": rescaling, "LeakyReLU": leaky_relu, "ELU": elu_layer,
     "Softmax": softmax_layer, "Embedding": embedding, "Flatten": flatten, "Reshape": reshape, "Permute": permute,
-    "RepeatVector": repeat_vector, "Concatenate": concatenate, "Subtract": subtract,
+    "RepeatVector": repeat_vector, "Concatenate": concatenate, "Subtract": subtract, "Dot": dot,
     "BatchNormalization": batch_norm, "LayerNormalization": layer_norm, "Conv1D": conv1d,
     "MaxPooling1D": pool1d("MaxPool"), "AveragePooling1D": pool1d("AveragePool"),
     "GlobalAveragePooling1D": global_pool1d("ReduceMean"), "GlobalMaxPooling1D": global_pool1d("ReduceMax"),
