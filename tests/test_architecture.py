@@ -7,7 +7,7 @@ import os
 ROOT = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "lstmtool")
 # Lower numbers sit lower: a module may import its own layer and those below it.
 LAYERS = {"errors": 0, "version": 0, "core": 1, "containers": 2, "cells": 2, "remote": 2, "layouts": 3, "reading": 4,
-          "surgery": 5, "upgrader": 5, "exchange": 5, "pictures": 5, "fleet": 6, "convert": 6, "cli": 7, "__init__": 8,
+          "surgery": 5, "upgrader": 5, "exchange": 5, "pictures": 5, "fleet": 6, "convert": 6, "health": 6, "cli": 7, "__init__": 8,
           "__main__": 8}
 
 

@@ -18,7 +18,7 @@ from ..errors import LstmtoolError
 LAZY = {"inspect": "read", "explain": "read", "show": "read", "verify": "read",
         "set-forget-bias": "edit", "set": "edit", "scale": "edit", "chrono-init": "edit",
         "export": "exchange", "import": "exchange", "upgrade": "upgrade", "prune": "reshape", "widen": "reshape",
-        "plot": "pictures", "diff": "pictures", "trace": "pictures", "scan": "fleet", "convert": "convert"}
+        "plot": "pictures", "diff": "pictures", "trace": "pictures", "scan": "fleet", "convert": "convert", "health": "health"}
 
 
 GLOBAL_FLAGS = {"-q", "--quiet", "--color", "--no-color"}

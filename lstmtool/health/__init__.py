@@ -1,0 +1,1 @@
+"""`lstmtool health`: diagnose recurrent weights from the file alone (diagnose), render a page (page)."""
