@@ -11,7 +11,7 @@ import numpy as np
 
 from ..cells.activations import activation as activation_fn
 from ..reading.report import effective_bias
-from .thresholds import EXACT, GAMMA, POWER_STEPS, POWER_TOL, PROBES, THRESHOLDS
+from .thresholds import EXACT, GAMMA, GROWTH_STEPS, POWER_STEPS, POWER_TOL, PROBES, THRESHOLDS
 
 SIGMOID_GATES = {"lstm": ("i", "f", "o"), "gru": ("z", "r"), "simple_rnn": ()}
 MEMORY_GATE = {"lstm": "f", "gru": "z"}  # the gate that keeps the old state (GRU: h = z*h + (1-z)*h~)
@@ -205,3 +205,66 @@ def dead_incoming(cell, parts, findings) -> list:
                                 f"lstmtool prune MODEL {cell.path.rsplit('/', 1)[0] if cell.path.endswith(('/forward', '/backward')) else cell.path} "
                                 f"--units {','.join(map(str, dead[:20]))}"))
     return dead.tolist()
+
+
+def _step(cell, parts):
+    """The cell's step s -> s' with zero input (x W = 0), s = h (LSTM: h then c), as Keras
+    computes it (GRU: h' = z*h + (1-z)*h~, reset_after or not), or None if an activation has
+    no NumPy reference."""
+    try:
+        act = activation_fn(cell.activation, cell.keras_major)
+        rec = activation_fn(cell.recurrent_activation, cell.keras_major)
+    except Exception:  # noqa: BLE001 - an activation lstmtool does not evaluate
+        return None
+    U, n = parts["U"], cell.units
+    b = {g: parts["b"].get(g, np.zeros(n)) for g in cell.gates}
+    if cell.family == "lstm":
+        def step(s):
+            h, c = s[:n], s[n:]
+            i, f, o = (rec(h @ U[g] + b[g]) for g in "ifo")
+            c2 = f * c + i * act(h @ U["c"] + b["c"])
+            return np.concatenate([o * act(c2), c2])
+        return step, 2 * n
+    if cell.family == "gru":
+        split = cell.reset_after and cell.b and len(cell.b["h"].shape) == 2
+        bh_in, bh_rec = (cell.b["h"].numpy()[0], cell.b["h"].numpy()[1]) if split else (b["h"], 0.0)
+
+        def step(h):
+            z, r = rec(h @ U["z"] + b["z"]), rec(h @ U["r"] + b["r"])
+            cand = act(bh_in + r * (h @ U["h"] + bh_rec)) if cell.reset_after else act((r * h) @ U["h"] + b["h"])
+            return z * h + (1 - z) * cand
+        return step, n
+    return (lambda h: act(h @ U["h"] + b["h"])), n
+
+
+def rest_growth(cell, parts, rng, findings):
+    """How fast a small perturbation of the resting state (zero input) grows per step, by the
+    cell's own equations: power iteration on its Jacobian at rest (finite differences), the
+    number Pascanu's bound only limits from above. Above 1, the state itself explodes."""
+    made = _step(cell, parts)
+    if made is None:
+        return None
+    step, size = made
+    rest = np.zeros(size)
+    for _ in range(GROWTH_STEPS):  # the resting state: where the bias-driven step settles
+        rest = step(rest)
+    if not np.all(np.isfinite(rest)):
+        return None
+    eps, v = 1e-6, rng.normal(size=size)
+    v /= np.linalg.norm(v)
+    logs = []
+    for k in range(GROWTH_STEPS):
+        jv = (step(rest + eps * v) - step(rest - eps * v)) / (2 * eps)
+        norm = float(np.linalg.norm(jv))
+        if norm == 0 or not np.isfinite(norm):
+            return {"per_step": 0.0}
+        logs.append(np.log(norm))
+        v = jv / norm
+    growth = float(np.exp(np.mean(logs[GROWTH_STEPS // 2:])))
+    limit = THRESHOLDS["unstable"]["value"]
+    if growth > limit:
+        findings.append(finding("unstable-rest", "warning", cell, None, None, round(growth, 4), limit,
+                                f"at rest (zero input) a small change of the state grows {growth:.3g}x per step by "
+                                "this cell's own equations: its state and gradients explode",
+                                "clip gradients when training on; shrink U (lstmtool scale) and check again"))
+    return {"per_step": growth}

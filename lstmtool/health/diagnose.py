@@ -67,6 +67,7 @@ def _cell(cell, rng, findings, reach_x, pictures=False) -> dict:
         out["memory"] = checks.memory(cell, parts, findings)
         return out
     out["spectral"] = checks.spectral(cell, parts, rng, findings)
+    out["rest_growth"] = checks.rest_growth(cell, parts, rng, findings)
     out["memory"] = checks.memory(cell, parts, findings)
     out["saturation"] = checks.saturation(cell, parts, reach_x, findings)
     out["dead"] = checks.dead_incoming(cell, parts, findings)

@@ -22,6 +22,12 @@ THRESHOLDS = {
                "2013); a SimpleRNN below 0.5 forgets a signal by half each step or faster. Gated cells "
                "keep memory in c (LSTM) or through z (GRU), so for them this is information only",
         "source": "Pascanu, Mikolov & Bengio 2013, ICML, sec. 2.1"},
+    "unstable": {
+        "value": 1.02,
+        "why": "a perturbation of the resting state (zero input) that grows by more than 2% per step, by "
+               "the cell's own equations (power iteration on its Jacobian at rest): Pascanu's sigma*gamma "
+               "bounds this growth from above; this is the growth itself",
+        "source": "Pascanu, Mikolov & Bengio 2013 (the Jacobian product); measured, not bounded"},
     "short-memory": {
         "value": 2.0,
         "why": "a forget (LSTM f) or keep (GRU z) gate that, with no input, holds f gives the unit a "
@@ -52,6 +58,7 @@ THRESHOLDS = {
         "source": "lstmtool's choice"},
 }
 
+GROWTH_STEPS = 60  # steps to the resting state, and power-iteration steps on the Jacobian there
 POWER_STEPS, POWER_TOL = 300, 1e-6  # power iteration for sigma_max: at most this many steps, relative change
 PROBES = 64  # Hutchinson probes for ||U^T U - I||_F when the exact product would cost n^3 (n > EXACT)
 EXACT = 512
