@@ -53,7 +53,7 @@ def plant(model, kinds, defect, rng):
     W, U, *rest = [np.array(w) for w in layer.get_weights()]
     b = rest[0] if rest else None
     u = U.shape[0]
-    some = sorted(int(j) for j in rng.choice(u, size=max(1, u // 3), replace=False))
+    some = sorted(int(j) for j in rng.choice(u, size=max(1, -(-u // 3)), replace=False))  # a third, rounded up
     gate = str(rng.choice(list(GATES[kind])))
     if defect == "nan":
         W[0, _gate_block(kind, gate, u)][some[0]] = np.nan

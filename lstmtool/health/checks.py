@@ -52,13 +52,14 @@ def arrays(cell) -> dict:
     for part in ("W", "U", "b"):
         for g, view in getattr(cell, part).items():
             a = view.numpy()
-            out[part][g] = effective_bias(a) if part == "b" else np.asarray(a, dtype=np.float64)
+            out[part][g] = effective_bias(a) if part == "b" else np.asarray(a)  # W, U as stored (float32)
     return out
 
 
 def stats(a) -> dict:
     with np.errstate(all="ignore"):
-        return {"mean": float(np.mean(a)), "std": float(np.std(a)), "min": float(np.min(a)), "max": float(np.max(a)),
+        return {"mean": float(np.mean(a, dtype=np.float64)), "std": float(np.std(a, dtype=np.float64)),
+                "min": float(np.min(a)), "max": float(np.max(a)),
                 "zeros_percent": float(100.0 * np.mean(a == 0)), "l2": float(np.sqrt(np.sum(a * a))),
                 "max_abs": float(np.max(np.abs(a)))}
 
@@ -82,7 +83,7 @@ def sigma_max(a, rng) -> float:
     costs milliseconds, not seconds)."""
     if a.size == 0:
         return 0.0
-    v = rng.normal(size=a.shape[1])
+    v = rng.normal(size=a.shape[1]).astype(a.dtype)
     v /= np.linalg.norm(v)
     sigma = 0.0
     for _ in range(POWER_STEPS):
@@ -124,11 +125,10 @@ def spectral(cell, parts, rng, findings) -> dict:
                                     "(Pascanu et al. 2013)",
                                     "clip gradients when training on; shrink U with `lstmtool scale MODEL "
                                     f"'{cell.path}:U_{g}' FACTOR`"))
-    if parts["U"]:
-        whole = np.concatenate([parts["U"][g] for g in cell.gates], axis=1)
-        s = sigma_max(whole, rng)
+    if parts["U"] and cell.family == "simple_rnn":  # its whole U is U_h; gated cells: per gate above
+        s = out["gates"]["h"]["sigma_max"]
         out["whole"] = {"sigma_max": s}
-        if cell.family == "simple_rnn":
+        if True:
             product = s * gamma(cell, "h")
             low = THRESHOLDS["vanishing"]["value"]
             if product < low:
@@ -207,59 +207,99 @@ def dead_incoming(cell, parts, findings) -> list:
     return dead.tolist()
 
 
-def _step(cell, parts):
-    """The cell's step s -> s' with zero input (x W = 0), s = h (LSTM: h then c), as Keras
-    computes it (GRU: h' = z*h + (1-z)*h~, reset_after or not), or None if an activation has
-    no NumPy reference."""
+def _derivative(fn, x, eps=1e-5):
+    """f'(x) elementwise, by central differences (every activation, hard_sigmoid's kinks included)."""
+    return (fn(x + eps) - fn(x - eps)) / (2 * eps)
+
+
+def _dynamics(cell, parts):
+    """(step, jvp, size) of the cell with zero input (x W = 0): the state s = h (LSTM: h, c)
+    and the Jacobian-vector product of the step at s, as Keras computes the cell (GRU:
+    h' = z*h + (1-z)*h~, reset_after or not). None if an activation has no NumPy reference."""
     try:
         act = activation_fn(cell.activation, cell.keras_major)
         rec = activation_fn(cell.recurrent_activation, cell.keras_major)
     except Exception:  # noqa: BLE001 - an activation lstmtool does not evaluate
         return None
-    U, n = parts["U"], cell.units
-    b = {g: parts["b"].get(g, np.zeros(n)) for g in cell.gates}
+    n, gates = cell.units, cell.gates
+    U = np.concatenate([parts["U"][g] for g in gates], axis=1).astype(np.float64)
+    b = np.concatenate([parts["b"].get(g, np.zeros(n)) for g in gates])
+    k = {g: slice(j * n, (j + 1) * n) for j, g in enumerate(gates)}
     if cell.family == "lstm":
+        def pre(s):
+            return s[:n] @ U + b
+
         def step(s):
-            h, c = s[:n], s[n:]
-            i, f, o = (rec(h @ U[g] + b[g]) for g in "ifo")
-            c2 = f * c + i * act(h @ U["c"] + b["c"])
-            return np.concatenate([o * act(c2), c2])
-        return step, 2 * n
+            a = pre(s)
+            c2 = rec(a[k["f"]]) * s[n:] + rec(a[k["i"]]) * act(a[k["c"]])
+            return np.concatenate([rec(a[k["o"]]) * act(c2), c2])
+
+        def jvp(s, v):
+            a, da = pre(s), v[:n] @ U
+            i, f, o, g = rec(a[k["i"]]), rec(a[k["f"]]), rec(a[k["o"]]), act(a[k["c"]])
+            di, df, do = (_derivative(rec, a[k[x]]) * da[k[x]] for x in "ifo")
+            dg = _derivative(act, a[k["c"]]) * da[k["c"]]
+            c2 = f * s[n:] + i * g
+            dc2 = df * s[n:] + f * v[n:] + di * g + i * dg
+            return np.concatenate([do * act(c2) + o * _derivative(act, c2) * dc2, dc2])
+        return step, jvp, 2 * n
     if cell.family == "gru":
-        split = cell.reset_after and cell.b and len(cell.b["h"].shape) == 2
-        bh_in, bh_rec = (cell.b["h"].numpy()[0], cell.b["h"].numpy()[1]) if split else (b["h"], 0.0)
+        two_rows = cell.b and len(cell.b["h"].shape) == 2
+        b_in = cell.b["h"].numpy()[0].astype(np.float64) if two_rows else b[k["h"]]
+        b_rec = cell.b["h"].numpy()[1].astype(np.float64) if two_rows else np.zeros(n)
+        Uh = U[:, k["h"]]
+
+        def parts_of(h):
+            a = h @ U + b
+            z, r = rec(a[k["z"]]), rec(a[k["r"]])
+            inner = h @ Uh + b_rec if cell.reset_after else None
+            p = b_in + r * inner if cell.reset_after else b[k["h"]] + (r * h) @ Uh
+            return a, z, r, inner, p
 
         def step(h):
-            z, r = rec(h @ U["z"] + b["z"]), rec(h @ U["r"] + b["r"])
-            cand = act(bh_in + r * (h @ U["h"] + bh_rec)) if cell.reset_after else act((r * h) @ U["h"] + b["h"])
-            return z * h + (1 - z) * cand
-        return step, n
-    return (lambda h: act(h @ U["h"] + b["h"])), n
+            _, z, _, _, p = parts_of(h)
+            return z * h + (1 - z) * act(p)
+
+        def jvp(h, v):
+            a, z, r, inner, p = parts_of(h)
+            da = v @ U
+            dz, dr = _derivative(rec, a[k["z"]]) * da[k["z"]], _derivative(rec, a[k["r"]]) * da[k["r"]]
+            dp = dr * inner + r * da[k["h"]] if cell.reset_after else (dr * h + r * v) @ Uh
+            return dz * h + z * v - dz * act(p) + (1 - z) * _derivative(act, p) * dp
+        return step, jvp, n
+
+    def step(h):
+        return act(h @ U + b)
+
+    def jvp(h, v):
+        return _derivative(act, h @ U + b) * (v @ U)
+    return step, jvp, n
 
 
 def rest_growth(cell, parts, rng, findings):
     """How fast a small perturbation of the resting state (zero input) grows per step, by the
-    cell's own equations: power iteration on its Jacobian at rest (finite differences), the
-    number Pascanu's bound only limits from above. Above 1, the state itself explodes."""
-    made = _step(cell, parts)
+    cell's own equations: power iteration on the step's Jacobian there. Pascanu's
+    sigma*gamma bounds this growth from above; above 1, the state itself explodes."""
+    made = _dynamics(cell, parts)
     if made is None:
         return None
-    step, size = made
+    step, jvp, size = made
     rest = np.zeros(size)
-    for _ in range(GROWTH_STEPS):  # the resting state: where the bias-driven step settles
-        rest = step(rest)
-    if not np.all(np.isfinite(rest)):
-        return None
-    eps, v = 1e-6, rng.normal(size=size)
-    v /= np.linalg.norm(v)
-    logs = []
-    for k in range(GROWTH_STEPS):
-        jv = (step(rest + eps * v) - step(rest - eps * v)) / (2 * eps)
-        norm = float(np.linalg.norm(jv))
-        if norm == 0 or not np.isfinite(norm):
-            return {"per_step": 0.0}
-        logs.append(np.log(norm))
-        v = jv / norm
+    with np.errstate(all="ignore"):
+        for _ in range(GROWTH_STEPS):  # the resting state: where the bias-driven step settles
+            rest = step(rest)
+        if not np.all(np.isfinite(rest)):
+            return None
+        v = rng.normal(size=size)
+        v /= np.linalg.norm(v)
+        logs = []
+        for _ in range(GROWTH_STEPS):
+            jv = jvp(rest, v)
+            norm = float(np.linalg.norm(jv))
+            if norm == 0 or not np.isfinite(norm):
+                return {"per_step": 0.0 if norm == 0 else None}
+            logs.append(np.log(norm))
+            v = jv / norm
     growth = float(np.exp(np.mean(logs[GROWTH_STEPS // 2:])))
     limit = THRESHOLDS["unstable"]["value"]
     if growth > limit:

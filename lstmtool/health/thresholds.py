@@ -58,7 +58,7 @@ THRESHOLDS = {
         "source": "lstmtool's choice"},
 }
 
-GROWTH_STEPS = 60  # steps to the resting state, and power-iteration steps on the Jacobian there
-POWER_STEPS, POWER_TOL = 300, 1e-6  # power iteration for sigma_max: at most this many steps, relative change
+GROWTH_STEPS = 40  # steps to the resting state, and power-iteration steps on the Jacobian there
+POWER_STEPS, POWER_TOL = 200, 1e-5  # power iteration for sigma_max: at most this many steps, relative change
 PROBES = 64  # Hutchinson probes for ||U^T U - I||_F when the exact product would cost n^3 (n > EXACT)
 EXACT = 512
