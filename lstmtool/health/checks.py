@@ -105,7 +105,7 @@ def orthogonality(u, rng) -> float:
     n = u.shape[1]
     if n <= EXACT:
         return float(np.linalg.norm(u.T @ u - np.eye(n)) / np.sqrt(n))
-    z = rng.choice([-1.0, 1.0], size=(n, PROBES))
+    z = rng.choice([-1.0, 1.0], size=(n, PROBES)).astype(u.dtype)
     az = u.T @ (u @ z) - z
     return float(np.sqrt(np.mean(np.sum(az * az, axis=0))) / np.sqrt(n))
 
@@ -222,12 +222,15 @@ def _dynamics(cell, parts):
     except Exception:  # noqa: BLE001 - an activation lstmtool does not evaluate
         return None
     n, gates = cell.units, cell.gates
-    U = np.concatenate([parts["U"][g] for g in gates], axis=1).astype(np.float64)
+    U = np.concatenate([parts["U"][g] for g in gates], axis=1)  # as stored (float32)
+
+    def mm(h, m):  # h @ m in the kernel's own precision, the rest of the step in float64
+        return (np.asarray(h, dtype=m.dtype) @ m).astype(np.float64)
     b = np.concatenate([parts["b"].get(g, np.zeros(n)) for g in gates])
     k = {g: slice(j * n, (j + 1) * n) for j, g in enumerate(gates)}
     if cell.family == "lstm":
         def pre(s):
-            return s[:n] @ U + b
+            return mm(s[:n], U) + b
 
         def step(s):
             a = pre(s)
@@ -235,7 +238,7 @@ def _dynamics(cell, parts):
             return np.concatenate([rec(a[k["o"]]) * act(c2), c2])
 
         def jvp(s, v):
-            a, da = pre(s), v[:n] @ U
+            a, da = pre(s), mm(v[:n], U)
             i, f, o, g = rec(a[k["i"]]), rec(a[k["f"]]), rec(a[k["o"]]), act(a[k["c"]])
             di, df, do = (_derivative(rec, a[k[x]]) * da[k[x]] for x in "ifo")
             dg = _derivative(act, a[k["c"]]) * da[k["c"]]
@@ -250,10 +253,10 @@ def _dynamics(cell, parts):
         Uh = U[:, k["h"]]
 
         def parts_of(h):
-            a = h @ U + b
+            a = mm(h, U) + b
             z, r = rec(a[k["z"]]), rec(a[k["r"]])
-            inner = h @ Uh + b_rec if cell.reset_after else None
-            p = b_in + r * inner if cell.reset_after else b[k["h"]] + (r * h) @ Uh
+            inner = mm(h, Uh) + b_rec if cell.reset_after else None
+            p = b_in + r * inner if cell.reset_after else b[k["h"]] + mm(r * h, Uh)
             return a, z, r, inner, p
 
         def step(h):
@@ -262,17 +265,17 @@ def _dynamics(cell, parts):
 
         def jvp(h, v):
             a, z, r, inner, p = parts_of(h)
-            da = v @ U
+            da = mm(v, U)
             dz, dr = _derivative(rec, a[k["z"]]) * da[k["z"]], _derivative(rec, a[k["r"]]) * da[k["r"]]
-            dp = dr * inner + r * da[k["h"]] if cell.reset_after else (dr * h + r * v) @ Uh
+            dp = dr * inner + r * da[k["h"]] if cell.reset_after else mm(dr * h + r * v, Uh)
             return dz * h + z * v - dz * act(p) + (1 - z) * _derivative(act, p) * dp
         return step, jvp, n
 
     def step(h):
-        return act(h @ U + b)
+        return act(mm(h, U) + b)
 
     def jvp(h, v):
-        return _derivative(act, h @ U + b) * (v @ U)
+        return _derivative(act, mm(h, U) + b) * mm(v, U)
     return step, jvp, n
 
 
