@@ -60,7 +60,7 @@ def to_onnx(src, out, opset=None, static_shape=None, dry_run=False, force=False)
     if not dry_run:
         _check_output(src, out, force)
     started = time.monotonic()
-    from ..upgrader.keras3 import keras3_model
+    from ..upgrader.in_memory import keras3_model
 
     try:
         k3, steps, weights_by_path = keras3_model(src)

@@ -24,7 +24,7 @@ from . import table as T
 from ..containers import legacy_h5
 from ..containers.found import components
 from ..containers.hdf5 import text
-from ..containers.keras3_tree import Stored, Tree, TreeWriter, snake_case, stored_or_array
+from ..containers.keras3_tree import Tree, TreeWriter, snake_case, stored_or_array
 from ..containers.keras_zip import ArchiveWriter
 from ..errors import ModelError, UsageError
 from ..reading.reader import load
@@ -265,53 +265,6 @@ def _emit(d, tree_path, lpath, tree: TreeWriter, source):
         tree.vars(tree_path, name)
     else:
         tree.vars(tree_path, name, source.layer_arrays(lpath, cls, tree_path), lpath=lpath)
-
-
-def keras3_model(src, model=None, backend=None, replace=None):
-    """The Keras 3 model `upgrade` would write, in memory: (config.json document, steps,
-    {layer path: [NumPy arrays in Keras 3's order]}). For converters that start from Keras 3's
-    well-defined layers (hard_sigmoid already Keras 3's, kernels in Keras 3's layout)."""
-    opened = contextlib.nullcontext(model) if model is not None else load(src)
-    with opened as model:
-        raw = _raw_config(model)
-        if raw is None:
-            raise UsageError(f"{src}: weights only (no model config): the whole model is needed; "
-                             "upgrade it with --config or --like first")
-        if model.incomplete:
-            raise Refused(f"{src}: {model.incomplete[0].path} is incomplete in the file ({model.incomplete[0].problem})")
-        weights_major = model.keras_major if model.keras_major is not None else 2
-        try:
-            k3, steps = model_config(raw, model.keras_major, weights_major=weights_major,
-                                     backend=backend or model.backend, replace=replace)
-        except (TypeError, AttributeError, KeyError, IndexError, ValueError) as e:
-            if isinstance(e, Refused):
-                raise
-            raise Refused(f"{src}: model config is malformed ({type(e).__name__}: {e})") from None
-        source = _WeightSource(model, steps, None, backend)
-        arrays = _ArrayCollector()
-        try:
-            _emit(k3, "", "", arrays, source)
-        finally:
-            source.close()
-    return k3, steps, arrays.by_path
-
-
-class _ArrayCollector:
-    """A TreeWriter stand-in for _emit: keeps each layer's arrays in memory by layer path."""
-
-    def __init__(self):
-        self.by_path = {}
-
-    def vars(self, tree_path, name, arrays=(), lpath=None):
-        if lpath is not None and arrays:
-            self.by_path[lpath] = [_as_array(a) for a in arrays]
-
-
-def _as_array(a):
-    if isinstance(a, Stored):
-        data = os.pread(a.fd, a.nbytes, a.offset)
-        return np.frombuffer(data, dtype=a.h5type.dtype).reshape(a.shape)
-    return np.asarray(a)
 
 
 class _WeightSource:

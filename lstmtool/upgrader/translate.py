@@ -11,20 +11,13 @@ from dataclasses import dataclass, field
 
 from . import table as T
 from ..core.config import MODEL_CLASSES
-from ..errors import ModelError, UsageError
-from .objects import DROP, Untranslatable, activation, translate_value
+from ..errors import UsageError
+from .activations import check_activations, recurrent_settings, rescaled_hard_sigmoid
+from .translate_facts import CELLS, GATED, RECURRENT, SCALABLE, SIGMOID_GATES, Refused  # noqa: F401 - re-exported
+from .objects import DROP, Untranslatable, translate_value
 
-RECURRENT = {"LSTM", "GRU", "SimpleRNN", "ConvLSTM1D", "ConvLSTM2D", "ConvLSTM3D"}
-CELLS = {"LSTMCell", "GRUCell", "SimpleRNNCell"}
-GATED = {"LSTM", "GRU", "LSTMCell", "GRUCell", "ConvLSTM1D", "ConvLSTM2D", "ConvLSTM3D"}
-SCALABLE = {"Dense", "Conv1D", "Conv2D", "Conv3D"}  # z = x W + b: hard_sigmoid(z) kept exact by scaling W, b
-SIGMOID_GATES = {"LSTM": ("i", "f", "o"), "GRU": ("z", "r")}  # the gates recurrent_activation drives
 MAX_DEPTH = 64
 TF_OP_CLASSES = {"TFOpLambda", "SlicingOpLambda", "TensorFlowOpLayer"}  # tfops.CLASSES (asserted in its tests)
-
-
-class Refused(ModelError):
-    """The model cannot be carried over honestly; nothing is written."""
 
 
 @dataclass
@@ -242,20 +235,13 @@ def _layer(d, path, ctx, depth):
     if cfg.get("time_major"):
         raise Refused(f"layer {path!r}: time_major=True (Keras 3 has no time-major recurrent layers)")
     if cls in GATED | {"SimpleRNN", "SimpleRNNCell"}:
-        _recurrent_settings(cls, cfg, step, ctx)
-    _check_activations(cls, cfg, path, ctx)
+        recurrent_settings(cls, cfg, step, ctx)
+    check_activations(cls, cfg, path, ctx)
     if cfg.get("activation") == "hard_sigmoid" and cls in SCALABLE and ctx.weights_major < 3:
         step.scaled, step.scaled_gates = True, ["kernel", "bias"]  # hs2(z) = hs3(1.2 z): scale what makes z
         step.changes.append("activation hard_sigmoid kept exact: kernel and bias scaled by 1.2 "
                             "(Keras 3's x/6+0.5 of 1.2z is Keras 1/2's 0.2z+0.5)")
-    before = None
-    if cls == "Activation" and cfg.get("activation") == "hard_sigmoid" and ctx.weights_major < 3:
-        # hs2(x) = clip(0.2x + 0.5, 0, 1) = hs3(1.2x): a Rescaling(1.2) in front keeps it
-        before = {"module": T.LAYER_MODULE, "class_name": "Rescaling", "registered_name": None,
-                  "config": {"name": f"{_name(d)}_scale", "scale": T.HARD_SIGMOID_SCALE, "offset": 0.0,
-                             "trainable": cfg.get("trainable", True), "dtype": _dtype(cfg.get("dtype") or "float32")}}
-        step.changes.append(f"hard_sigmoid kept exact: Rescaling({T.HARD_SIGMOID_SCALE}) {_name(d)}_scale in front "
-                            "(Keras 3's x/6+0.5 of 1.2x is Keras 1/2's 0.2x+0.5)")
+    before = rescaled_hard_sigmoid(cls, cfg, _name(d), _dtype(cfg.get("dtype") or "float32"), step, ctx)
     if cls in ("Bidirectional", "TimeDistributed"):
         inner_path = f"{path}/forward" if cls == "Bidirectional" else path
         first = len(ctx.steps)
@@ -370,46 +356,6 @@ def _rename_keys(cls, cfg, step):
     if T.FORGET_BIAS_INIT in cfg:
         cfg["unit_forget_bias"] = cfg.pop(T.FORGET_BIAS_INIT) in ("one", "ones")
         step.changes.append("forget_bias_init -> unit_forget_bias")
-
-
-def _recurrent_settings(cls, cfg, step, ctx):
-    if cls in ("GRU", "GRUCell") and "reset_after" not in cfg:
-        cfg["reset_after"] = False  # Keras 1 and Keras 2 before 2.3 had no reset_after: it was False
-        step.changes.append("reset_after=False stated (the file's Keras had no reset_after)")
-    if cls in GATED and ctx.weights_major < 3:
-        if "recurrent_activation" not in cfg and ctx.keras_major < 3:
-            cfg["recurrent_activation"] = "hard_sigmoid"  # Keras 1: inner_activation defaulted to it
-        if cfg.get("recurrent_activation") == "hard_sigmoid":
-            step.scaled_gates += list(SIGMOID_GATES["LSTM" if "LSTM" in cls else "GRU"])
-    if cls in ("SimpleRNN", "SimpleRNNCell"):
-        cfg.pop("recurrent_activation", None)
-    if cfg.get("activation") == "hard_sigmoid" and ctx.weights_major < 3:
-        if cls.startswith(("LSTM", "ConvLSTM")):
-            raise Refused(f"layer {step.path!r}: activation=hard_sigmoid changed formula in Keras 3, and in an "
-                          "LSTM it also squashes the cell state, which no scaling of weights reaches; "
-                          "nothing written")
-        step.scaled_gates.append("h")  # GRU's candidate, SimpleRNN's output: its own W, U, b
-    if step.scaled_gates:
-        step.scaled = True
-        step.changes.append(f"hard_sigmoid kept exact: W, U, b of gates {','.join(step.scaled_gates)} "
-                            "scaled by 1.2 (Keras 3's x/6+0.5 of 1.2z is Keras 1/2's 0.2z+0.5)")
-
-
-def _check_activations(cls, cfg, path, ctx):
-    for key in ("activation", "recurrent_activation"):
-        value = cfg.get(key)
-        if isinstance(value, dict):
-            try:
-                value = cfg[key] = activation(value, key)
-            except Untranslatable as e:
-                raise Refused(f"layer {path!r}: {e}") from None
-        if value == "hard_sigmoid" and ctx.weights_major < 3 and not (
-                key == "recurrent_activation" and cls in GATED
-                or key == "activation" and cls in SCALABLE | {"Activation"}
-                or key == "activation" and cls in ("GRU", "GRUCell", "SimpleRNN", "SimpleRNNCell", "LSTM",
-                                                   "LSTMCell", "ConvLSTM1D", "ConvLSTM2D", "ConvLSTM3D")):
-            raise Refused(f"layer {path!r}: {key}=hard_sigmoid changed formula in Keras 3 and cannot be "
-                          "kept exact here (only a gate's recurrent_activation can)")
 
 
 def _keep_accepted(cls, cfg, step, path):
