@@ -153,7 +153,21 @@ fd = os.open(tmp, os.O_RDONLY)
 os.fsync(fd)
 os.close(fd)
 os.replace(tmp, sys.argv[2])
+fd = os.open(os.path.dirname(os.path.abspath(sys.argv[2])), os.O_RDONLY)
+os.fsync(fd)
+os.close(fd)
 """
+
+
+def big_model_and_tool():
+    """(stem of the ~350 MB model, built once; the lstmtool command as installed)."""
+    os.makedirs(DIR, exist_ok=True)
+    stem = os.path.join(DIR, "lstm3x2048")
+    if not os.path.exists(stem + ".keras"):
+        print("building the model with Keras 3 ...", flush=True)
+        subprocess.run([PY, "-c", BUILD, stem], check=True)
+    script = os.path.join(os.path.dirname(PY), "lstmtool")
+    return stem, ([script] if os.path.exists(script) else [PY, "-m", "lstmtool"])
 
 
 def row(label, t, mb, base=None):

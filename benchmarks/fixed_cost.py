@@ -16,6 +16,7 @@ import sys
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
 ROOT = os.path.dirname(HERE)
 BIG = "/tmp/lstmtool-bench/lstm3x2048.h5"
 SMALL = os.path.join(ROOT, "fixtures", "tfkeras", "lstm_gru.h5")
@@ -48,18 +49,7 @@ os.fsync(fd)
 os.close(fd)
 """
 
-DURABLE_COPY = """
-import os, shutil, sys
-tmp = sys.argv[2] + ".tmp"
-shutil.copyfile(sys.argv[1], tmp)
-fd = os.open(tmp, os.O_RDONLY)
-os.fsync(fd)
-os.close(fd)
-os.replace(tmp, sys.argv[2])
-fd = os.open(os.path.dirname(os.path.abspath(sys.argv[2])), os.O_RDONLY)
-os.fsync(fd)
-os.close(fd)
-"""
+from bench import DURABLE_COPY  # noqa: E402 - copy + fsync + rename + fsync of the directory
 
 
 def timed(cmd):

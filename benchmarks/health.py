@@ -10,24 +10,18 @@ by Hutchinson's estimator above 512 units.
 """
 import argparse
 import os
-import subprocess
 import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-from bench import BUILD, DIR, PY, measure, row  # noqa: E402
+from bench import DIR, big_model_and_tool, measure, row  # noqa: E402
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--repeat", type=int, default=3)
     args = ap.parse_args()
-    os.makedirs(DIR, exist_ok=True)
-    stem = os.path.join(DIR, "lstm3x2048")
-    if not os.path.exists(stem + ".keras"):
-        subprocess.run([PY, "-c", BUILD, stem], check=True)
-    script = os.path.join(os.path.dirname(PY), "lstmtool")
-    tool = [script] if os.path.exists(script) else [PY, "-m", "lstmtool"]
+    stem, tool = big_model_and_tool()
     src = stem + ".h5"
     print(f"\n{src} ({os.path.getsize(src) / 1e6:.0f} MB)")
     base_t, base_mb = measure(tool + ["inspect", src], args.repeat)

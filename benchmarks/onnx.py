@@ -20,7 +20,7 @@ import tempfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-from bench import BUILD, DIR, DURABLE_COPY, PY, measure, row  # noqa: E402
+from bench import DIR, DURABLE_COPY, PY, big_model_and_tool, measure, row  # noqa: E402
 
 LATENCY = """
 import os, sys, time, statistics
@@ -77,12 +77,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--repeat", type=int, default=3)
     args = ap.parse_args()
-    os.makedirs(DIR, exist_ok=True)
-    stem = os.path.join(DIR, "lstm3x2048")
-    if not os.path.exists(stem + ".keras"):
-        subprocess.run([PY, "-c", BUILD, stem], check=True)
-    script = os.path.join(os.path.dirname(PY), "lstmtool")
-    tool = [script] if os.path.exists(script) else [PY, "-m", "lstmtool"]
+    stem, tool = big_model_and_tool()
     src, out = stem + ".h5", os.path.join(DIR, "lstm3x2048.onnx")
     print(f"\n{src} ({os.path.getsize(src) / 1e6:.0f} MB)")
     copy_t, copy_mb = measure([PY, "-c", DURABLE_COPY, src, os.path.join(DIR, "copy.h5")], args.repeat)

@@ -102,17 +102,13 @@ def to_onnx(src, out, opset=None, static_shape=None, dry_run=False, force=False)
 
 
 def _check_output(src, out, force):
-    from ..surgery.edit import refuse_special
+    from ..surgery.edit import check_new_output
 
     if not out:
         raise UsageError("say where the ONNX model goes: -o MODEL.onnx")
     if not out.endswith(".onnx"):
         raise UsageError(f"{out}: the output is an ONNX model: name it .onnx")
-    refuse_special(out)
-    if os.path.abspath(out) == os.path.abspath(src):
-        raise UsageError(f"{out}: the output would replace the input")
-    if os.path.lexists(out) and not force:
-        raise UsageError(f"{out}: already exists; pass --force to replace it")
+    check_new_output(src, out, force, "convert")
 
 
 def _model_inputs(k3) -> list:

@@ -162,3 +162,4 @@ def fsync_dir(path):
         os.fsync(fd)
     finally:
         os.close(fd)
+

@@ -338,6 +338,18 @@ def check_outputs(models, out, force=False) -> list:
     return [out] if out else [None] * len(models)
 
 
+def check_new_output(src, out, force, command):
+    """`out` may be written by `command` as a new file: not a directory, a device node or a
+    remote URL, not the input, not an existing file unless `force`."""
+    if os.path.isdir(out) or out.endswith(os.sep):
+        raise UsageError(f"{out}: -o takes a file name, not a directory")
+    refuse_special(out)
+    if os.path.realpath(out) == os.path.realpath(src):
+        raise UsageError(f"{out}: {command} never replaces its input; choose another -o")
+    if os.path.lexists(out) and not force:
+        raise UsageError(f"{out}: already exists; pass --force to replace it")
+
+
 def refuse_special(out, directory_ok=False):
     """-o never replaces a device node, FIFO or socket (not even with --force: root could turn
     /dev/full into a file)."""

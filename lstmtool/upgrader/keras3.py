@@ -185,15 +185,9 @@ def _upgrade_weights(model, src, out, dry_run, layer_classes, hard_sigmoid=False
 
 
 def _check_output(src, out, force):
-    from ..surgery.edit import refuse_special
+    from ..surgery.edit import check_new_output
 
-    if os.path.isdir(out) or out.endswith(os.sep):
-        raise UsageError(f"{out}: -o takes a file name, not a directory")
-    refuse_special(out)
-    if os.path.realpath(out) == os.path.realpath(src):
-        raise UsageError(f"{out}: upgrade never replaces its input; choose another -o")
-    if os.path.lexists(out) and not force:
-        raise UsageError(f"{out}: already exists; pass --force to replace it")
+    check_new_output(src, out, force, "upgrade")
 
 
 def _raw_config(model):
