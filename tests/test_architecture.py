@@ -99,3 +99,20 @@ def test_no_import_cycles():
 def test_containers_never_import_the_reader():
     g = graph()
     assert not [r for r, deps in g.items() if r.startswith("containers.") and any(d.startswith("reading") for d in deps)]
+
+
+def test_no_benchmark_script_shadows_an_importable_module():
+    """tests/test_remote.py puts benchmarks/ on sys.path: a benchmarks/onnx.py once hid the onnx
+    package from every later test."""
+    import importlib.util
+    import sys
+
+    bench = os.path.join(os.path.dirname(ROOT), "benchmarks")
+    names = [f[:-3] for f in os.listdir(bench) if f.endswith(".py")]
+    saved = list(sys.path)
+    try:
+        sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != os.path.abspath(bench)]
+        clashes = [n for n in names if importlib.util.find_spec(n) is not None]
+    finally:
+        sys.path[:] = saved
+    assert not clashes, clashes

@@ -1,6 +1,6 @@
 """`lstmtool convert` against its baselines (issue 27).
 
-    python benchmarks/onnx.py [--repeat 3]
+    python benchmarks/convert.py [--repeat 3]
 
 1. The ~350 MB model of bench.py (3 stacked LSTM(2048)): conversion time and peak RSS
    against a durable copy of the file (copy + fsync + rename), each in its own process.
