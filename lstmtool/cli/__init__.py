@@ -102,10 +102,14 @@ Exit status (every command):
        (it says so and writes nothing)
   1    the model cannot be read, is damaged, has nothing the
        command applies to (set-forget-bias on a model without an
-       LSTM), or the result could not be written (input unchanged)
+       LSTM), or the result could not be written (input unchanged);
+       convert: a layer without an exact ONNX form; health: an
+       error finding (with --strict: any warning); many files:
+       any file not done
   2    usage: unknown option, layer, target or gate; bad value;
        output exists (pass --force); an optional extra the
-       command needs is not installed (lstmtool[plot], [verify])
+       command needs is not installed (lstmtool[plot], [verify],
+       [onnx], [fleet], [remote])
   130  interrupted
   137  the HDF5 library hung on damaged metadata and lstmtool's
        watchdog ended it (LSTMTOOL_LOAD_TIMEOUT, default 15 s)
