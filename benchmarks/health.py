@@ -5,7 +5,7 @@ own process: wall time (best of --repeat) and peak RSS.
     python benchmarks/health.py [--repeat 3]
 
 The health checks read every W, U and b once; sigma_max by power iteration (no SVD of the
-2048 x 2048 gate blocks), the Jacobian at rest by one matrix product a step, orthogonality
+2048 x 2048 gate blocks), the Jacobian at rest by differences of the reference step, orthogonality
 by Hutchinson's estimator above 512 units.
 """
 import argparse

@@ -16,7 +16,7 @@ import os
 import numpy as np
 
 ACTIVATIONS = ["tanh", "sigmoid", "relu", "linear", "softsign", "elu"]
-GATES = ["sigmoid", "hard_sigmoid", "tanh"]  # linear gates let the state grow past float32's 1e-5
+GATES = ["sigmoid", "hard_sigmoid"]  # gates in (0, 1): tanh or linear ones make z*h + (1-z)*h~ unstable
 
 
 def _recurrent(k, rng, units, return_sequences, tfkeras):

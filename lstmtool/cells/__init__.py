@@ -8,5 +8,7 @@ from . import gru, lstm, simple_rnn
 from .activations import activation
 
 FAMILIES = {"lstm": lstm, "gru": gru, "simple_rnn": simple_rnn}
+# the gates a cell's recurrent_activation drives (the others use its activation)
+RECURRENT_GATES = {"lstm": ("i", "f", "o"), "gru": ("z", "r"), "simple_rnn": ()}
 
-__all__ = ["FAMILIES", "activation"]
+__all__ = ["FAMILIES", "RECURRENT_GATES", "activation"]

@@ -17,16 +17,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..exchange.onnx_layout import ORDER, activation_attributes, recurrent_activation  # the ONNX layout's facts
 from .errors import Unconvertible
-
-LSTM_ORDER, GRU_ORDER = ("i", "f", "c", "o"), ("z", "r", "h")
-ONNX_LSTM = ("i", "o", "f", "c")
+KERAS_ORDER = {"lstm": ("i", "f", "c", "o"), "gru": ("z", "r", "h"), "rnn": ("h",)}  # Keras 3's fused columns
 INT64_MIN = -(2 ** 63)
-
-# Keras 3 activation -> (ONNX RNN-family activation, alpha, beta)
-ACTIVATIONS = {"sigmoid": ("Sigmoid",), "tanh": ("Tanh",), "relu": ("Relu",), "softsign": ("Softsign",),
-               "softplus": ("Softplus",), "linear": ("Affine", 1.0, 0.0), "elu": ("Elu", 1.0),
-               "hard_sigmoid": ("HardSigmoid", 1 / 6, 0.5)}  # Keras 3's: relu6(x + 3) / 6
 
 
 def flip_time(b, x, hint, rank=3):
@@ -42,24 +36,16 @@ def activation_name(value):
 
 
 def _activations(path, cfg, family):
-    names, alpha, beta = [], [], []
+    acts = []
     keys = ("recurrent_activation", "activation", "activation") if family == "lstm" else \
         ("recurrent_activation", "activation") if family == "gru" else ("activation",)
     for key in keys:
         name = activation_name(cfg.get(key, "sigmoid" if key == "recurrent_activation" else "tanh"))
-        if name not in ACTIVATIONS:
+        act = recurrent_activation(name, 3)  # Keras 3's formulas: the translation scaled Keras 1/2's
+        if act is None:
             raise Unconvertible(f"layer {path!r}: {key}={name} has no ONNX {family.upper()} activation")
-        act = ACTIVATIONS[name]
-        names.append(act[0])
-        # onnxruntime takes alphas and betas in order, only for the activations that have them
-        alpha += list(act[1:2])
-        beta += list(act[2:3])
-    attrs = {"activations": names}
-    if alpha:
-        attrs["activation_alpha"] = alpha
-    if beta:
-        attrs["activation_beta"] = beta
-    return attrs
+        acts.append(act)
+    return activation_attributes(acts)
 
 
 def _family(cls):
@@ -88,10 +74,7 @@ def _weights(family, cfg, arrays, units):
     bias = arrays[2] if len(arrays) > 2 else None
     n = {"lstm": 4, "gru": 3, "rnn": 1}[family]
     F = kernel.shape[0]
-    if family == "lstm":
-        pick = [LSTM_ORDER.index(g) for g in ONNX_LSTM]
-    else:
-        pick = list(range(n))
+    pick = [KERAS_ORDER[family].index(g) for g in ORDER.get(family, ("h",))]
     blocks = lambda a: [a[..., k * units:(k + 1) * units] for k in pick]  # noqa: E731
     W, R = gate_rows(kernel, pick, units), gate_rows(recurrent, pick, units)
     if bias is None:

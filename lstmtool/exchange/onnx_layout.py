@@ -11,33 +11,50 @@ from .common import bias_halves, bias_writes, halves, refuse_conv
 
 ORDER = {"lstm": ("i", "o", "f", "c"), "gru": ("z", "r", "h")}
 
-# Keras activation -> (ONNX activation, alpha, beta). hard_sigmoid depends on the Keras that
-# wrote the file: Keras 1/2 clip(0.2x + 0.5), Keras 3 clip(x/6 + 0.5); ONNX's HardSigmoid takes both.
-SIMPLE = {"sigmoid": ("Sigmoid",), "tanh": ("Tanh",), "relu": ("Relu",), "softsign": ("Softsign",),
-          "softplus": ("Softplus",)}
+# Keras activation -> (ONNX recurrent-operator activation, alpha, beta): what ONNX's LSTM / GRU /
+# RNN accept. hard_sigmoid depends on the Keras that wrote the file: Keras 1/2 clip(0.2x + 0.5),
+# Keras 3 clip(x/6 + 0.5); ONNX's HardSigmoid takes both.
+ACTIVATIONS = {"sigmoid": ("Sigmoid",), "tanh": ("Tanh",), "relu": ("Relu",), "softsign": ("Softsign",),
+               "softplus": ("Softplus",), "linear": ("Affine", 1.0, 0.0), "elu": ("Elu", 1.0)}
+
+
+def recurrent_activation(name, keras_major=3):
+    """The ONNX form of Keras activation `name` inside a recurrent operator, or None."""
+    if name == "hard_sigmoid":
+        return ("HardSigmoid", 1 / 6 if (keras_major or 3) >= 3 else 0.2, 0.5)
+    return ACTIVATIONS.get(name)
+
+
+def activation_attributes(acts) -> dict:
+    """activations / activation_alpha / activation_beta for a list of ACTIVATIONS entries:
+    onnxruntime takes alphas and betas in order, only for the activations that have them."""
+    attrs = {"activations": [a[0] for a in acts]}
+    alpha = [x for a in acts for x in a[1:2]]
+    beta = [x for a in acts for x in a[2:3]]
+    if alpha:
+        attrs["activation_alpha"] = alpha
+    if beta:
+        attrs["activation_beta"] = beta
+    return attrs
 
 
 def onnx_activation(cell, name):
-    if name == "hard_sigmoid":
-        alpha = 1 / 6 if cell.keras_major == 3 else 0.2
-        return ("HardSigmoid", alpha, 0.5)
-    if name in SIMPLE:
-        return SIMPLE[name]
-    raise UsageError(f"{cell.path}: activation {name} has no ONNX LSTM/GRU equivalent")
+    act = recurrent_activation(name, cell.keras_major)
+    if act is None:
+        raise UsageError(f"{cell.path}: activation {name} has no ONNX LSTM/GRU equivalent")
+    return act
 
 
 def activations(cells) -> dict:
     """The node's activations / activation_alpha / activation_beta attributes, per direction
     (f, g, h for LSTM; f, g for GRU)."""
-    names, alpha, beta = [], [], []
+    acts = []
     for cell in cells:
         kinds = [cell.recurrent_activation, cell.activation] + ([cell.activation] if cell.family == "lstm" else [])
-        for act in (onnx_activation(cell, k) for k in kinds):
-            names.append(act[0])
-            if len(act) == 3:
-                alpha.append(act[1])
-                beta.append(act[2])
-    return {"activations": names, "activation_alpha": alpha, "activation_beta": beta}
+        acts += [onnx_activation(cell, k) for k in kinds]
+    attrs = activation_attributes(acts)
+    return {"activations": attrs["activations"], "activation_alpha": attrs.get("activation_alpha", []),
+            "activation_beta": attrs.get("activation_beta", [])}
 
 
 def node_attributes(path, cells) -> dict:

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..cells import FAMILIES, RECURRENT_GATES
 from ..cells.activations import activation as activation_fn
 from ..reading.report import effective_bias
 from .thresholds import EXACT, GAMMA, GROWTH_STEPS, POWER_STEPS, POWER_TOL, PROBES, THRESHOLDS
 
-SIGMOID_GATES = {"lstm": ("i", "f", "o"), "gru": ("z", "r"), "simple_rnn": ()}
 MEMORY_GATE = {"lstm": "f", "gru": "z"}  # the gate that keeps the old state (GRU: h = z*h + (1-z)*h~)
 # what a gate pinned open / shut means, and how much it matters
 PINNED = {("lstm", "f", "open"): ("info", "remembers everything, forgets nothing"),
@@ -29,7 +29,7 @@ PINNED = {("lstm", "f", "open"): ("info", "remembers everything, forgets nothing
 
 
 def gate_activation(cell, gate):
-    name = cell.recurrent_activation if gate in SIGMOID_GATES.get(cell.family, ()) else cell.activation
+    name = cell.recurrent_activation if gate in RECURRENT_GATES.get(cell.family, ()) else cell.activation
     return name
 
 
@@ -48,10 +48,12 @@ def finding(check, severity, cell, gate, units, value, threshold, why, fix=None)
 
 def arrays(cell) -> dict:
     """{part: {gate: float64 array}}: W, U and the bias as the gate adds it."""
-    out = {"W": {}, "U": {}, "b": {}}
+    out = {"W": {}, "U": {}, "b": {}, "b_rows": {}}
     for part in ("W", "U", "b"):
         for g, view in getattr(cell, part).items():
             a = view.numpy()
+            if part == "b":
+                out["b_rows"][g] = np.asarray(a, dtype=np.float64)  # as stored: two rows for reset_after
             out[part][g] = effective_bias(a) if part == "b" else np.asarray(a)  # W, U as stored (float32)
     return out
 
@@ -66,8 +68,8 @@ def stats(a) -> dict:
 
 def nonfinite(cell, parts) -> list:
     out = []
-    for part, gates in parts.items():
-        for g, a in gates.items():
+    for part in ("W", "U", "b"):
+        for g, a in parts[part].items():
             bad = ~np.isfinite(a)
             if bad.any():
                 first = [list(map(int, ix)) for ix in np.argwhere(bad)[:5]]
@@ -171,7 +173,7 @@ def saturation(cell, parts, reach_x, findings) -> dict:
     input within reach: |z - b| <= ||W_col||_1 * reach_x + ||U_col||_1 (|h| <= 1)."""
     level = THRESHOLDS["saturated"]["value"]
     out = {}
-    for g in SIGMOID_GATES.get(cell.family, ()):
+    for g in RECURRENT_GATES.get(cell.family, ()):
         if g not in parts["W"]:
             continue
         fn = activation_fn(gate_activation(cell, g), cell.keras_major)
@@ -207,97 +209,46 @@ def dead_incoming(cell, parts, findings) -> list:
     return dead.tolist()
 
 
-def _derivative(fn, x, eps=1e-5):
-    """f'(x) elementwise, by central differences (every activation, hard_sigmoid's kinks included)."""
-    return (fn(x + eps) - fn(x - eps)) / (2 * eps)
-
-
 def _dynamics(cell, parts):
-    """(step, jvp, size) of the cell with zero input (x W = 0): the state s = h (LSTM: h, c)
-    and the Jacobian-vector product of the step at s, as Keras computes the cell (GRU:
-    h' = z*h + (1-z)*h~, reset_after or not). None if an activation has no NumPy reference."""
+    """(step, size): the cell's own step (the NumPy reference `verify` checks against Keras)
+    with zero input, on a flat state (LSTM: h then c); None if an activation has no NumPy
+    reference. Zero input is an empty x with an empty W: x W = 0 costs nothing."""
     try:
         act = activation_fn(cell.activation, cell.keras_major)
         rec = activation_fn(cell.recurrent_activation, cell.keras_major)
     except Exception:  # noqa: BLE001 - an activation lstmtool does not evaluate
         return None
-    n, gates = cell.units, cell.gates
-    U = np.concatenate([parts["U"][g] for g in gates], axis=1)  # as stored (float32)
-
-    def mm(h, m):  # h @ m in the kernel's own precision, the rest of the step in float64
-        return (np.asarray(h, dtype=m.dtype) @ m).astype(np.float64)
-    b = np.concatenate([parts["b"].get(g, np.zeros(n)) for g in gates])
-    k = {g: slice(j * n, (j + 1) * n) for j, g in enumerate(gates)}
+    n, family = cell.units, FAMILIES[cell.family]
+    p = {"W": {g: np.zeros((0, n)) for g in cell.gates},
+         "U": {g: np.asarray(u, dtype=np.float64) for g, u in parts["U"].items()}, "b": parts["b_rows"]}
+    x = np.zeros((1, 0))
     if cell.family == "lstm":
-        def pre(s):
-            return mm(s[:n], U) + b
-
-        def step(s):
-            a = pre(s)
-            c2 = rec(a[k["f"]]) * s[n:] + rec(a[k["i"]]) * act(a[k["c"]])
-            return np.concatenate([rec(a[k["o"]]) * act(c2), c2])
-
-        def jvp(s, v):
-            a, da = pre(s), mm(v[:n], U)
-            i, f, o, g = rec(a[k["i"]]), rec(a[k["f"]]), rec(a[k["o"]]), act(a[k["c"]])
-            di, df, do = (_derivative(rec, a[k[x]]) * da[k[x]] for x in "ifo")
-            dg = _derivative(act, a[k["c"]]) * da[k["c"]]
-            c2 = f * s[n:] + i * g
-            dc2 = df * s[n:] + f * v[n:] + di * g + i * dg
-            return np.concatenate([do * act(c2) + o * _derivative(act, c2) * dc2, dc2])
-        return step, jvp, 2 * n
+        return (lambda s: np.concatenate(family.step(x, (s[None, :n], s[None, n:]), p, act, rec)[1], axis=1)[0]), 2 * n
     if cell.family == "gru":
-        two_rows = cell.b and len(cell.b["h"].shape) == 2
-        b_in = cell.b["h"].numpy()[0].astype(np.float64) if two_rows else b[k["h"]]
-        b_rec = cell.b["h"].numpy()[1].astype(np.float64) if two_rows else np.zeros(n)
-        Uh = U[:, k["h"]]
-
-        def parts_of(h):
-            a = mm(h, U) + b
-            z, r = rec(a[k["z"]]), rec(a[k["r"]])
-            inner = mm(h, Uh) + b_rec if cell.reset_after else None
-            p = b_in + r * inner if cell.reset_after else b[k["h"]] + mm(r * h, Uh)
-            return a, z, r, inner, p
-
-        def step(h):
-            _, z, _, _, p = parts_of(h)
-            return z * h + (1 - z) * act(p)
-
-        def jvp(h, v):
-            a, z, r, inner, p = parts_of(h)
-            da = mm(v, U)
-            dz, dr = _derivative(rec, a[k["z"]]) * da[k["z"]], _derivative(rec, a[k["r"]]) * da[k["r"]]
-            dp = dr * inner + r * da[k["h"]] if cell.reset_after else mm(dr * h + r * v, Uh)
-            return dz * h + z * v - dz * act(p) + (1 - z) * _derivative(act, p) * dp
-        return step, jvp, n
-
-    def step(h):
-        return act(mm(h, U) + b)
-
-    def jvp(h, v):
-        return _derivative(act, mm(h, U) + b) * mm(v, U)
-    return step, jvp, n
+        return (lambda h: family.step(x, h[None], p, act, rec, reset_after=bool(cell.reset_after))[0][0]), n
+    return (lambda h: family.step(x, h[None], p, act, rec)[0][0]), n
 
 
 def rest_growth(cell, parts, rng, findings):
     """How fast a small perturbation of the resting state (zero input) grows per step, by the
-    cell's own equations: power iteration on the step's Jacobian there. Pascanu's
-    sigma*gamma bounds this growth from above; above 1, the state itself explodes."""
+    cell's own equations: power iteration on the step's Jacobian there (finite differences of
+    the reference step). Pascanu's sigma*gamma bounds this growth from above; above 1, the
+    state itself explodes."""
     made = _dynamics(cell, parts)
     if made is None:
         return None
-    step, jvp, size = made
+    step, size = made
     rest = np.zeros(size)
     with np.errstate(all="ignore"):
         for _ in range(GROWTH_STEPS):  # the resting state: where the bias-driven step settles
             rest = step(rest)
         if not np.all(np.isfinite(rest)):
             return None
-        v = rng.normal(size=size)
+        eps, v, base = 1e-7, rng.normal(size=size), step(rest)
         v /= np.linalg.norm(v)
         logs = []
-        for _ in range(GROWTH_STEPS):
-            jv = jvp(rest, v)
+        for _ in range(GROWTH_STEPS):  # Jacobian-vector products by differences of the step (float64)
+            jv = (step(rest + eps * v) - base) / eps
             norm = float(np.linalg.norm(jv))
             if norm == 0 or not np.isfinite(norm):
                 return {"per_step": 0.0 if norm == 0 else None}

@@ -10,6 +10,7 @@ import re
 
 import numpy as np
 
+from ..cells import RECURRENT_GATES
 from ..core.names import matches
 from ..reading.reader import load
 from ..reading.report import effective_bias, stats_of
@@ -18,7 +19,6 @@ from ..upgrader.table import HARD_SIGMOID_SCALE
 SETTINGS = ("units", "input_dim", "activation", "recurrent_activation", "use_bias", "reset_after")
 STATS = ("mean", "std", "min", "max", "l2")
 # gates computed with the recurrent activation: those the hard_sigmoid upgrade scales
-RECURRENT_GATES = {"lstm": ("i", "f", "o"), "gru": ("z", "r")}
 
 
 def natural_key(path: str) -> list:

@@ -19,6 +19,7 @@ from dataclasses import asdict, dataclass, field
 import h5py
 import numpy as np
 
+from ..cells import RECURRENT_GATES
 from ..version import __version__
 from . import table as T
 from ..containers import legacy_h5
@@ -32,7 +33,6 @@ from .translate import CELLS, RECURRENT, Refused, model_config
 
 OPS_MODULE = "keras.src.ops."  # Keras 3 operation nodes of a functional model (TF-op layers become these)
 CONVOLUTIONS = {"Conv1D": 1, "Conv2D": 2, "Conv3D": 3}  # spatial axes of each kernel
-RECURRENT_GATES = {"lstm": ("i", "f", "o"), "gru": ("z", "r")}  # the gates recurrent_activation drives
 KERAS3_VERSION = "3.0.0"  # the format written; any Keras 3 reads it
 
 
