@@ -56,4 +56,6 @@ def convert(model, out, opset, static_shape, dry_run, force, as_json):
         lines.append(f"  {path}  {cls} -> {', '.join(ops) or '(identity)'}")
     lines += [f"  input  {i['name']}  {i['dtype']}  {i['shape']}" for i in plan.inputs]
     echo_lines(lines)
+    for note in plan.notes:
+        click.echo(note, err=True)
     click.echo(f"wrote {plan.written}" if plan.written else "dry run: nothing written")

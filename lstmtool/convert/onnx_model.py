@@ -73,6 +73,8 @@ def to_onnx(src, out, opset=None, static_shape=None, dry_run=False, force=False)
         text = (text if text.startswith(src) else f"{src}: {text}") + "; nothing written"
         raise (UsageError if isinstance(e, UsageError) else Unconvertible)(text) from None
     plan = ConvertPlan(src, out, opset)
+    # what the translation says differs from the original (masked Bidirectional steps, ...)
+    plan.notes = [c for step in steps for c in step.changes if c.startswith("note:")]
     b = Builder(opset)
     try:
         graph_inputs, graph_outputs = _walk(k3, weights_by_path, b, plan, static_shape)

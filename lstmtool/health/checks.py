@@ -159,7 +159,8 @@ def memory(cell, parts, findings) -> dict:
            "infinite_units": int(np.sum(~np.isfinite(T))), "short_units": short.tolist(), "short_share": share,
            "T": [float(t) if np.isfinite(t) else None for t in T]}
     if len(short):
-        severity = "warning" if share >= THRESHOLDS["short-memory-share"]["value"] else "info"
+        far = float(np.mean(T < THRESHOLDS["short-memory-warning"]["value"]))
+        severity = "warning" if far >= THRESHOLDS["short-memory-share"]["value"] else "info"
         findings.append(finding("forget-bias-memory", severity, cell, g, short, round(share, 4), limit,
                                 f"{len(short)} of {cell.units} units keep less than {limit:g} steps of memory "
                                 f"(T = 1/(1-{g}) from b_{g}); median T = {out['percentiles'][50]:.3g}",

@@ -37,8 +37,13 @@ THRESHOLDS = {
                   "ICLR (T = 1/(1-f))"},
     "short-memory-share": {
         "value": 0.25,
-        "why": "a warning when at least this share of a layer's units have T < 2 steps (a few such units "
-               "are normal in a trained model and are listed as information)",
+        "why": "a warning when at least this share of a layer's units have T below short-memory-warning "
+               "(units below 2 steps but not that far are listed as information: a GRU's default b_z = 0 "
+               "gives exactly T = 2, and training drifts it a little either way)",
+        "source": "lstmtool's choice"},
+    "short-memory-warning": {
+        "value": 1.5,
+        "why": "T < 1.5 steps: the gate keeps under a third of the old state (sigmoid: b_f < -0.69)",
         "source": "lstmtool's choice"},
     "saturated": {
         "value": 0.99,
