@@ -149,3 +149,24 @@ def test_the_translator_knows_the_tf_op_classes_without_importing_the_tables():
     from lstmtool.upgrader import tfops, translate
 
     assert translate.TF_OP_CLASSES == tfops.CLASSES
+
+
+def test_a_config_with_bytes_that_are_not_utf8_is_refused_not_crashed(tmp_path):
+    """Found by the fuzz campaign (seed 4242): a lone surrogate in a layer name (JSON allows
+    the escape) reached the HDF5 writer and ended in an internal error."""
+    import shutil
+
+    import h5py
+
+    src = tmp_path / "bad.h5"
+    shutil.copyfile(os.path.join(os.path.dirname(__file__), "..", "fixtures", "tfkeras", "lstm_gru.h5"), src)
+    with h5py.File(src, "r+") as f:
+        text = f.attrs["model_config"]
+        text = text.decode() if isinstance(text, bytes) else text
+        name = json.loads(text)["config"]["layers"][-1]["config"]["name"]
+        # a JSON escape of half a surrogate pair: valid JSON, a string no UTF-8 file can hold
+        f.attrs["model_config"] = text.replace(f'"{name}"', f'"{name}\\udcf9"')
+    for args in (("upgrade", src, "-o", tmp_path / "out.keras"), ("convert", src, "-o", tmp_path / "out.onnx")):
+        r = run_cli(*args)
+        assert r.exit_code == 1 and "not valid UTF-8" in r.stderr and "internal error" not in r.stderr, r.stderr
+    assert not list(tmp_path.glob("out.*"))

@@ -7,6 +7,7 @@ refused with its name: a translation that guesses is worse than none.
 from __future__ import annotations
 
 import copy
+import json
 from dataclasses import dataclass, field
 
 from . import table as T
@@ -51,6 +52,11 @@ def model_config(raw: dict, keras_major, weights_major=None, backend=None, repla
     if cls not in MODEL_CLASSES:
         raise Refused(f"the file's top-level object is a {cls}, not a model")
     out = _model(raw, "", ctx, 0)
+    try:  # a damaged config's undecodable bytes arrive as lone surrogates, which no file can hold
+        json.dumps(out, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        raise Refused("the model config holds text that is not valid UTF-8 (a damaged file?); nothing written") \
+            from None
     unused = [k for k in ctx.replace if k not in ctx.replaced]
     if unused:
         raise UsageError(f"--replace {unused[0]}: no layer of that name or path in the model")
